@@ -1,0 +1,1 @@
+"""casework: the domain core (records, register, services, letters, CLI) of the attendance case system."""

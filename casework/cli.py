@@ -1,0 +1,322 @@
+"""The `casework` command line (spec/interfaces.md). Exit: 0 done, 2 bad input, 3 guard refused, 1 otherwise."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from . import clock
+from .db import get_engine, session_scope, upgrade
+from .services.errors import BadInput, Blocked, PermissionDenied
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_BLOCKED = 0, 1, 2, 3
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _key_values(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--set {pair!r}: expected KEY=VALUE")
+        if key in out:
+            raise BadInput(f"--set {key} given twice")
+        out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_init(args) -> int:
+    upgrade()
+    print(f"database ready: {get_engine().url.render_as_string(hide_password=True)}")
+    if args.demo:
+        from .demo import load_demo
+
+        with session_scope() as session:
+            logins = load_demo(session, seed=args.seed, pupils=args.pupils)
+        print("demo authority loaded. Sign in with any of these (password for all: {}):".format(logins["password"]))
+        for role, email in logins["users"]:
+            print(f"  {role:<8} {email}")
+    return EXIT_OK
+
+
+def cmd_serve(args) -> int:
+    from web import create_app  # the CLI may start the web app, lazily
+
+    create_app().run(host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def cmd_users_add(args) -> int:
+    from .services.users import add_user
+
+    password = sys.stdin.readline().rstrip("\n")
+    with session_scope() as session:
+        user = add_user(session, args.email, args.role, password, args.school or [], args.name or "")
+    print(user.email)
+    return EXIT_OK
+
+
+def cmd_import(args) -> int:
+    from .imports import ImportFailed, import_files
+
+    try:
+        with session_scope() as session:
+            summary = import_files(session, args.files, actor=args.actor or "import")
+    except ImportFailed as exc:
+        for line in exc.errors:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for line in summary.lines():
+        print(line)
+    return EXIT_OK
+
+
+def cmd_triggers(args) -> int:
+    from .register.measures import measures_for_all
+    from .services.users import get_user, school_ids
+    from .models import School
+    from sqlmodel import select
+
+    as_of = args.as_of or clock.today()
+    with session_scope() as session:
+        school = args.school
+        if school and not session.exec(select(School).where(School.urn == school)).first():
+            raise BadInput(f"--school {school}: unknown school")
+        rows = measures_for_all(session, as_of, school)
+        if args.actor:
+            user = get_user(session, args.actor)
+            if user.role == "school":
+                allowed = {s.urn for s in session.exec(select(School).where(School.id.in_(school_ids(session, user))))}
+                rows = [r for r in rows if r["school_urn"] in allowed]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=None, separators=(",", ":"))
+        sys.stdout.write("\n")
+        return EXIT_OK
+    print(f"{'UPN':<14} {'school':<7} {'possible':>8} {'absence %':>9}  PA  SA  PN-threshold  CME")
+    for r in rows:
+        rate = "" if r["absence_rate"] is None else f"{r['absence_rate']:.1f}"
+        pn = r["pn_threshold"]
+        print(f"{r['upn']:<14} {r['school_urn']:<7} {r['possible_sessions']:>8} {rate:>9}  "
+              f"{'Y' if r['persistent_absence'] else '-':>2}  {'Y' if r['severe_absence'] else '-':>2}  "
+              f"{('met ' + str(pn['unauthorised_sessions'])) if pn['met'] else '-':<12}  "
+              f"{'Y' if r['cme_alert'] else '-'}")
+    return EXIT_OK
+
+
+def cmd_case_open(args) -> int:
+    from .services.cases import open_case
+
+    with session_scope() as session:
+        outcome = open_case(session, args.upn, args.actor, args.on, _key_values(args.set))
+        ref = outcome.case.ref
+    print(ref)
+    return EXIT_OK
+
+
+def cmd_case_fire(args) -> int:
+    from .services.cases import fire
+
+    with session_scope() as session:
+        outcome = fire(session, args.ref, args.trigger, args.actor, args.on, _key_values(args.set), args.version)
+        state, notes = outcome.case.state, outcome.notes
+    print(state)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_case_show(args) -> int:
+    from .services.show import case_json
+
+    with session_scope() as session:
+        data = case_json(session, args.ref, args.actor)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"{data['ref']}  {data['state']}  pupil {data['upn']}  school {data['school_urn']}  "
+              f"officer {data['officer'] or '-'}  chronology {'intact' if data['chronology_intact'] else 'ALTERED'}")
+        for e in data["events"]:
+            print(f"  {e['on']}  {e['trigger']:<26} {e['from'] or '':<18} -> {e['to']:<18} {e['by']}")
+        for t in data["triggers"]:
+            print(f"  [{'allowed' if t['allowed'] else 'blocked'}] {t['trigger']}"
+                  + ("" if t["allowed"] else ": " + "; ".join(t["reasons"])))
+    return EXIT_OK
+
+
+def cmd_case_verify(args) -> int:
+    from .chronology import verify
+    from .services.show import load_case
+
+    with session_scope() as session:
+        case = load_case(session, args.ref, None)
+        problems = verify(session, case)
+    if problems:
+        for p in problems:
+            print(f"error: {args.ref}: {p}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{args.ref}: chronology intact")
+    return EXIT_OK
+
+
+def cmd_case_letters(args) -> int:
+    from sqlmodel import select
+
+    from .letters import storage
+    from .models import Contact, Letter
+    from .services.audit import audit
+    from .services.show import load_case
+    from .services.users import get_user
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with session_scope() as session:
+        user = get_user(session, args.actor) if args.actor else None
+        case = load_case(session, args.ref, user)
+        letters = session.exec(select(Letter).where(Letter.case_id == case.id).order_by(Letter.id)).all()
+        written = []
+        for letter in letters:
+            data = storage.load(letter.path)
+            if not storage.verify(letter.path, letter.sha256):
+                raise RuntimeError(f"letter {letter.id}: stored file does not match its SHA-256")
+            contact = session.get(Contact, letter.contact_id)
+            name = f"{letter.id:05d}-{letter.kind}-{contact.contact_ref}.pdf"
+            (out / name).write_bytes(data)
+            written.append(name)
+        audit(session, user.email if user else "cli", "export", "case", case.ref, {"letters": written})
+    for name in written:
+        print(out / name)
+    return EXIT_OK
+
+
+def cmd_tick(args) -> int:
+    from .services.tick import tick
+
+    with session_scope() as session:
+        result = tick(session, args.on)
+    for line in result.raised:
+        print(f"raised {line}")
+    print(f"{len(result.raised)} deadline(s) raised, {len(result.unpaid)} penalty notice(s) now unpaid")
+    return EXIT_OK
+
+
+def cmd_pathway_diagram(args) -> int:
+    import workflows
+    from workflows.diagram import mermaid
+
+    print(mermaid(workflows.load_key(args.pathway), args.current))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="casework", description="School attendance casework.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create or upgrade the database; --demo loads a demo authority")
+    p.add_argument("--demo", action="store_true")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--pupils", type=int, default=5000)
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help="run the web application (development server)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_serve)
+
+    users = sub.add_parser("users").add_subparsers(dest="users_command", required=True)
+    p = users.add_parser("add", help="create a user; the password is read from stdin")
+    p.add_argument("email")
+    p.add_argument("--role", required=True)
+    p.add_argument("--school", action="append")
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_users_add)
+
+    p = sub.add_parser("import", help="import CSV files (one transaction)")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--as", dest="actor")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("triggers", help="attendance measures and triggers for every pupil on roll")
+    p.add_argument("--as-of", type=_date)
+    p.add_argument("--school")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--as", dest="actor")
+    p.set_defaults(func=cmd_triggers)
+
+    case = sub.add_parser("case").add_subparsers(dest="case_command", required=True)
+    p = case.add_parser("open", help="raise a concern: open a case for a pupil")
+    p.add_argument("upn")
+    p.add_argument("--as", dest="actor", required=True)
+    p.add_argument("--on", type=_date)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_case_open)
+
+    p = case.add_parser("fire", help="fire a pathway trigger")
+    p.add_argument("ref")
+    p.add_argument("trigger")
+    p.add_argument("--as", dest="actor", required=True)
+    p.add_argument("--on", type=_date)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--version", type=int, help="refuse if the case is no longer at this version")
+    p.set_defaults(func=cmd_case_fire)
+
+    p = case.add_parser("show", help="show a case")
+    p.add_argument("ref")
+    p.add_argument("--as", dest="actor")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_case_show)
+
+    p = case.add_parser("verify", help="check the case chronology has not been altered")
+    p.add_argument("ref")
+    p.set_defaults(func=cmd_case_verify)
+
+    p = case.add_parser("letters", help="write every letter issued on the case to a folder")
+    p.add_argument("ref")
+    p.add_argument("--out", required=True)
+    p.add_argument("--as", dest="actor")
+    p.set_defaults(func=cmd_case_letters)
+
+    p = sub.add_parser("tick", help="raise every deadline that has passed")
+    p.add_argument("--on", type=_date)
+    p.set_defaults(func=cmd_tick)
+
+    pathway = sub.add_parser("pathway").add_subparsers(dest="pathway_command", required=True)
+    p = pathway.add_parser("diagram", help="print the pathway as a Mermaid diagram")
+    p.add_argument("--pathway", default="england-2024")
+    p.add_argument("--current", help="highlight this state")
+    p.set_defaults(func=cmd_pathway_diagram)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Blocked as exc:
+        for reason in exc.reasons:
+            print(f"blocked: {reason}", file=sys.stderr)
+        return EXIT_BLOCKED
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except PermissionDenied as exc:
+        print(f"error: permission denied: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001  (the last line of defence: one line on stderr, exit 1)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

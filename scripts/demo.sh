@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up, load the demo authority into a fresh SQLite database and start the app.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+rm -f instance/casework.db instance/casework.db-wal instance/casework.db-shm
+.venv/bin/casework init --demo
+exec .venv/bin/casework serve --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}"

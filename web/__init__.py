@@ -1,0 +1,43 @@
+"""The Flask application: the factory only wires configuration, extensions, blueprints and error handlers."""
+from __future__ import annotations
+
+from flask import Flask, g, render_template
+
+from casework import config
+
+from .extensions import csrf, login_manager
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=config.secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    if test_config:
+        app.config.update(test_config)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from .auth import bp as auth_bp
+    from .auth import db_session_teardown
+
+    app.register_blueprint(auth_bp)
+    app.teardown_appcontext(db_session_teardown)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+        return response
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return render_template("error.html", title="Page not found",
+                               message="If you typed the web address, check it is correct."), 404
+
+    return app

@@ -34,7 +34,7 @@ def append(session: Session, case, *, on: date, recorded_at: datetime, actor_id:
     prev = GENESIS if last is None else last.hash
     body = json.dumps(data, sort_keys=True, default=str)
     recorded = _normalise(recorded_at)
-    event = CaseEvent(case_id=case.id, seq=seq, on=on, recorded_at=recorded, actor_id=actor_id, actor_email=actor_email,
+    event = CaseEvent(case_id=case.id, seq=seq, on=on, recorded_at=recorded.replace(tzinfo=timezone.utc), actor_id=actor_id, actor_email=actor_email,
                       trigger=trigger, from_state=from_state, to_state=to_state, data=body, prev_hash=prev,
                       hash=event_hash(prev, case.ref, seq, on, recorded, actor_email, trigger, from_state, to_state, body))
     session.add(event)

@@ -2,7 +2,7 @@
 # Install everything casework needs into .venv (idempotent). Used by the README's two commands and by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! python3 -c "import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library('pango-1.0') and ctypes.util.find_library('pangoft2-1.0') else 1)"; then
+if ! python3 -c "import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library('pango-1.0') and ctypes.util.find_library('pangoft2-1.0') and ctypes.util.find_library('harfbuzz-subset') else 1)"; then
   echo "installing Pango for WeasyPrint (Debian packages)..."
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq

@@ -155,10 +155,19 @@ def build_context(session: Session, pathway: Pathway, kind: str, case: Case, ctx
             "ground_text": WITHDRAWAL_GROUNDS.get(pn.withdrawal_ground, ""), "amount_paid": paid,
             "refund_due": paid > 0,
         }
-    if kind == "prosecution_warning":
-        context["prosecution"] = {"section": data["section"], "offence_start": data["offence_start"],
-                                  "offence_end": data["offence_end"]}
+    if kind in ("prosecution_warning", "interview_invitation"):
+        context["prosecution"] = _prosecution(session, case, data)
     return context
+
+
+def _prosecution(session: Session, case: Case, data: dict) -> dict:
+    """The charged section and offence period: from this trigger's data, else from the referral on the case."""
+    if "section" not in data:
+        referral = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                        CaseEvent.trigger == "refer_for_prosecution")
+                                .order_by(CaseEvent.seq.desc())).first()
+        data = json.loads(referral.data) if referral else {}
+    return {"section": data.get("section", ""), "offence_start": case.offence_start, "offence_end": case.offence_end}
 
 
 def issue_letters(session: Session, pathway: Pathway, t: TransitionDef, case: Case, ctx: CaseContext, facts,

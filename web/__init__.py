@@ -1,7 +1,7 @@
 """The Flask application: the factory only wires configuration, extensions, blueprints and error handlers."""
 from __future__ import annotations
 
-from flask import Flask, g, render_template
+from flask import Flask, render_template
 
 from casework import config
 
@@ -9,7 +9,7 @@ from .extensions import csrf, login_manager
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config.update(
         SECRET_KEY=config.secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
@@ -34,6 +34,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
         return response
+
+    @app.errorhandler(403)
+    def forbidden(_error):
+        return render_template("error.html", title="You cannot see this page",
+                               message="Your account does not give access to this page."), 403
 
     @app.errorhandler(404)
     def not_found(_error):

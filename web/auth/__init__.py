@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-from flask_login import UserMixin, current_user, login_required, login_user, logout_user
+from flask_login import UserMixin, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlmodel import Session, select
 from wtforms import EmailField, PasswordField
@@ -14,6 +14,7 @@ from casework.services.audit import audit
 from casework.services.users import verify_password
 
 from ..extensions import login_manager
+from ..permissions import public, signed_in
 
 bp = Blueprint("auth", __name__)
 
@@ -50,6 +51,7 @@ class SignInForm(FlaskForm):
 
 @bp.route("/", methods=["GET", "POST"])
 @bp.route("/sign-in", methods=["GET", "POST"], endpoint="login")
+@public
 def login():
     """Public: the sign-in page."""
     form = SignInForm()
@@ -61,7 +63,7 @@ def login():
             audit(session, user.email, "login", "user", user.email)
             session.commit()
             login_user(SignedInUser(user))
-            return redirect(url_for("auth.signed_in"))
+            return redirect(url_for("auth.home"))
         audit(session, form.email.data.strip().lower(), "login_failed", "user", form.email.data.strip().lower())
         session.commit()
         error = "The email address or password is not right"
@@ -69,14 +71,14 @@ def login():
 
 
 @bp.route("/home")
-@login_required
-def signed_in():
+@signed_in
+def home():
     """Any signed-in user: where sign-in lands."""
     return render_template("auth/home.html", title="Your work")
 
 
 @bp.route("/sign-out", methods=["POST"])
-@login_required
+@signed_in
 def logout():
     """Any signed-in user: sign out."""
     logout_user()

@@ -406,3 +406,19 @@ def test_tampering_with_the_chronology_is_detected(session, world):
     problems = verify(session, case)
     assert len(problems) == 1 and "event 2" in problems[0] and "altered" in problems[0]
     assert case_json(session, ref)["chronology_intact"] is False
+
+
+def test_issued_letter_is_addressed_to_one_named_parent(session, world):
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from casework.letters import storage
+
+    ref = open_case(session, world.pupil.upn, world.aeo, date(2026, 10, 1)).case.ref
+    letter = next(l for l in letters_of(session, ref) if l.contact_id == world.mother.id)
+    assert storage.verify(letter.path, letter.sha256)
+    text = PdfReader(BytesIO(storage.load(letter.path))).pages[0].extract_text()
+    assert "Ms Sam Tester" in text and "Ms Ms" not in text
+    assert "parents of" not in text.lower()
+    assert ref in text

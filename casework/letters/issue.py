@@ -99,7 +99,7 @@ def build_context(session: Session, pathway: Pathway, kind: str, case: Case, ctx
                   letter_ref: str, authority: dict) -> dict:
     """The full context contract of `casework.letters.samples` for one letter to one recipient."""
     pupil = ctx.pupil
-    name = " ".join(v for v in (contact.title, contact.forename, contact.surname) if v)
+    name = " ".join(v for v in (contact.forename, contact.surname) if v)
     context = {
         "authority": {
             "name": authority["authority_name"], "address_lines": _lines(authority["authority_address"]),

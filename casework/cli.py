@@ -33,6 +33,19 @@ def _key_values(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+IMPORT_ROLES = ("aeo", "manager", "admin")
+
+
+def _require(session, email: str, roles: tuple[str, ...], what: str):
+    """The acting user, if their role allows `what`."""
+    from .services.users import get_user
+
+    user = get_user(session, email)
+    if user.role not in roles:
+        raise PermissionDenied(f"{user.email} ({user.role}) may not {what}")
+    return user
+
+
 # ---------------------------------------------------------------- commands
 
 def cmd_init(args) -> int:
@@ -71,6 +84,8 @@ def cmd_import(args) -> int:
 
     try:
         with session_scope() as session:
+            if args.actor:
+                _require(session, args.actor, IMPORT_ROLES, "import data")
             summary = import_files(session, args.files, actor=args.actor or "import")
     except ImportFailed as exc:
         for line in exc.errors:

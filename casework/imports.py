@@ -7,16 +7,14 @@ statements (one executemany per table), never one ORM object per row: a county's
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import re
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session
@@ -24,6 +22,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
 from stdnum.gb import upn as upn_number
 
 from . import clock
+from .perf import collector_paused
 from .models import (
     PHASES,
     SEN_VALUES,
@@ -163,25 +162,13 @@ def import_files(session: Session, paths: list[str], actor: str = "import", toda
     """Check every file, then write them all (in dependency order); ImportFailed with every error otherwise."""
     session.flush()
     run = _Import(session, paths, actor, today or clock.today())
-    with _collector_paused():
+    with collector_paused():
         run.check(run.read())
         if run.errors.count:
             raise ImportFailed(run.errors.lines())
         run.write()
     session.expire_all()
     return run.summary
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: it would rescan the millions of rows held here (and halve the speed)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _at(where: Where) -> str:

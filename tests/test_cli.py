@@ -130,6 +130,8 @@ def test_exit_codes_for_bad_input_refusals_and_scope(county):
     assert "not a date" in wrong_date.stderr
     county("case", "fire", ref, "record_payment", "--as", "aeo@example.org", check=3)
     county("users", "add", "weak@example.org", "--role", "aeo", stdin="short\n", check=2)
+    assert "may not import" in county("import", str(county.dir / "schools.csv"), "--as", "head@queensway.example",
+                                      check=1).stderr
     assert "error: permission denied" in county("case", "show", ref, "--as", "other@school.example", "--json",
                                                  check=1).stderr
 

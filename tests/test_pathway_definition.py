@@ -124,3 +124,27 @@ def test_mermaid_diagram_has_every_state_and_transition_and_highlights_current()
             src = "new_case" if source == NEW else source
             assert any(line.strip().startswith(f"{src} --> {t.dest_from(source)}:") and t.trigger in line
                        for line in text.splitlines()), (t.trigger, source)
+
+
+def test_the_database_accepts_exactly_the_definitions_states(session):
+    """The case.state CHECK constraint in the migrated database matches the pathway's states."""
+    from datetime import date as _date
+
+    from sqlalchemy.exc import IntegrityError
+
+    from casework.models import Case
+
+    from .factories import make_pupil, make_school
+
+    school = make_school(session)
+    pupil = make_pupil(session, school)
+    for n, state in enumerate(PATHWAY.states):
+        session.add(Case(ref=f"T-{n}", pupil_id=pupil.id, school_id=school.id, state=state, pathway=PATHWAY.key,
+                         opened_on=_date(2026, 1, 5)))
+        session.flush()
+    nested = session.begin_nested()
+    session.add(Case(ref="T-bad", pupil_id=pupil.id, school_id=school.id, state="appeal", pathway=PATHWAY.key,
+                     opened_on=_date(2026, 1, 5)))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    nested.rollback()

@@ -7,8 +7,6 @@ register. `measures_for_all` computes the same results as the per-pupil function
 """
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -16,6 +14,7 @@ import numpy as np
 from sqlalchemy import select
 
 from ..models import Pupil, RegisterYear, School
+from ..perf import collector_paused
 from . import codes
 from .marks import SESSIONS, academic_year, year_start
 
@@ -512,21 +511,9 @@ def _counts(text: bytes, rows: int) -> np.ndarray:
     return counts
 
 
-@contextmanager
-def _no_gc_pauses():
-    """Suspend the cyclic garbage collector while building many small acyclic objects (it would rescan them all)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def measures_for_all(session, as_of: date, school_urn: str | None = None) -> list[dict]:
     """`casework triggers --json` for every pupil on roll (at one school when given), sorted by UPN."""
-    with _no_gc_pauses():
+    with collector_paused():
         return _measures_for_all(session.connection(), as_of, school_urn)
 
 

@@ -1,12 +1,11 @@
 """Case services: open a case, fire a trigger, show a case. Each is one unit of work in the caller's transaction."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 

@@ -128,6 +128,46 @@ def cmd_triggers(args) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args) -> int:
+    """Every figure of one pupil with the sessions behind it."""
+    from sqlmodel import select
+
+    from .models import Pupil, School
+    from .register import measures
+    from .services.audit import audit
+
+    as_of = args.as_of or clock.today()
+    with session_scope() as session:
+        pupil = session.exec(select(Pupil).where(Pupil.upn == args.upn)).first()
+        if pupil is None:
+            raise BadInput(f"upn {args.upn}: no such pupil")
+        if args.actor:
+            from .services.cases import can_see_pupil
+            from .services.users import get_user
+
+            if not can_see_pupil(session, get_user(session, args.actor), pupil):
+                raise PermissionDenied(f"{args.actor} may not see pupil {args.upn}")
+        school = session.get(School, pupil.school_id) if pupil.school_id else None
+        segments = measures.load_segments(session, [pupil.id]).get(pupil.id, [])
+        audit(session, args.actor or "cli", "read", "pupil", pupil.upn, {"explain": as_of})
+    m = measures.pupil_measures(segments, as_of, school.urn if school else "")
+    window = m["pn_threshold"]
+    rate = "none" if m["absence_rate"] is None else f"{m['absence_rate']:.1f}%"
+    print(f"{pupil.upn} {pupil.forename} {pupil.surname}, {school.name if school else 'not on roll'}, as of {as_of}")
+    print(f"possible {m['possible_sessions']}, present {m['present_sessions']}, authorised "
+          f"{m['authorised_absence']}, unauthorised {m['unauthorised_absence']}: absence {rate}"
+          f"{' (persistent)' if m['persistent_absence'] else ''}{' (severe)' if m['severe_absence'] else ''}")
+    print(f"PN threshold {'met' if window['met'] else 'not met'}: {window['unauthorised_sessions']} unauthorised "
+          f"session(s) in the school weeks {window['window_start']} to {window['window_end']}")
+    for day, session_name, code in window["sessions"]:
+        print(f"  {day} {session_name} {code}")
+    days = measures.cme_days(segments, as_of)
+    print(f"consecutive unauthorised school days: {len(days)}{' (CME alert)' if m['cme_alert'] else ''}")
+    for day in days:
+        print(f"  {day}")
+    return EXIT_OK
+
+
 def cmd_case_open(args) -> int:
     from .services.cases import open_case
 
@@ -268,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--as", dest="actor")
     p.set_defaults(func=cmd_triggers)
+
+    p = sub.add_parser("explain", help="one pupil's measures with the sessions behind each figure")
+    p.add_argument("upn")
+    p.add_argument("--as-of", type=_date)
+    p.add_argument("--as", dest="actor")
+    p.set_defaults(func=cmd_explain)
 
     case = sub.add_parser("case").add_subparsers(dest="case_command", required=True)
     p = case.add_parser("open", help="raise a concern: open a case for a pupil")

@@ -101,6 +101,13 @@ def test_triggers_json_follows_the_interface(county):
                         "pn_threshold", "consecutive_unauthorised_days", "cme_alert"}
 
 
+def test_explain_lists_the_sessions_behind_each_figure(county):
+    out = county("explain", make_upn(1), "--as-of", "2026-11-20").stdout.splitlines()
+    assert "PN threshold met: 12 unauthorised session(s)" in out[2]
+    assert out[3].split() == ["2026-09-14", "AM", "O"]
+    assert county("explain", make_upn(1), "--as", "other@school.example", check=1).stderr.startswith("error: permission")
+
+
 def test_a_case_through_the_command_line(county):
     ref = county("case", "open", make_upn(1), "--as", "head@queensway.example", "--on", "2026-10-01").stdout.strip()
     assert ref.startswith("CW-2026-")

@@ -263,3 +263,82 @@ class Setting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_column=Column(Text, nullable=False, default=""))
+
+
+class ApiToken(SQLModel, table=True):
+    """A school MIS's credential for the live data feed; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    token_sha256: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    prefix: str = Field(max_length=12)
+    label: str = ""
+    created_at: datetime
+    created_by: str = ""
+    revoked_at: Optional[datetime] = None
+    revoked_by: str = ""
+    last_used_at: Optional[datetime] = None
+
+
+class FeedRequest(SQLModel, table=True):
+    """An accepted feed post, kept so that a repeat with the same Idempotency-Key returns the same answer."""
+
+    __tablename__ = "feed_request"
+    __table_args__ = (UniqueConstraint("token_id", "idempotency_key", name="uq_feed_request_key"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token_id: int = Field(foreign_key="api_token.id", index=True)
+    idempotency_key: str = Field(max_length=200)
+    body_sha256: str = Field(max_length=64)
+    status_code: int
+    response: str = Field(sa_column=Column(Text, nullable=False, default="{}"))
+    created_at: datetime
+
+
+ALERT_KINDS = ("pn_threshold", "persistent_absence", "severe_absence", "cme", "n_code_overdue", "evidence_drift")
+
+
+class Alert(SQLModel, table=True):
+    """Something an officer or a school must look at: a newly met trigger, an overdue N code, a drifted mark."""
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", ALERT_KINDS), name="ck_alert_kind"),
+        Index("ix_alert_open", "school_id", "kind", "resolved_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    pupil_id: int = Field(foreign_key="pupil.id", index=True)
+    school_id: int = Field(foreign_key="school.id")
+    case_id: Optional[int] = Field(default=None, foreign_key="case.id", index=True)
+    raised_on: date
+    created_at: datetime
+    message: str = ""
+    detail: str = Field(sa_column=Column(Text, nullable=False, default="{}"))
+    resolved_at: Optional[datetime] = None
+    resolved_by: str = ""
+
+
+class PupilMeasure(SQLModel, table=True):
+    """The flags last computed for a pupil, so that arrivals can tell what is newly met."""
+
+    __tablename__ = "pupil_measure"
+    pupil_id: int = Field(foreign_key="pupil.id", primary_key=True)
+    as_of: date
+    pn_threshold: bool = False
+    persistent_absence: bool = False
+    severe_absence: bool = False
+    cme: bool = False
+    computed_at: datetime
+
+
+class EvidencePeriod(SQLModel, table=True):
+    """Register sessions a case relied on (NTI, PN, referral): later changes inside it are drift."""
+
+    __tablename__ = "evidence_period"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    pupil_id: int = Field(foreign_key="pupil.id", index=True)
+    start: date
+    end: date
+    trigger: str = Field(max_length=64)
+    relied_at: datetime

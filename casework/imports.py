@@ -10,7 +10,7 @@ import csv
 import io
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -108,6 +108,9 @@ class ImportSummary:
     marks_unchanged: int = 0
     penalty_notices_created: int = 0
     penalty_notices_unchanged: int = 0
+    marks_written_for: set[int] = field(default_factory=set)
+    mark_changes: list[dict] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """One line for the rows read, then one per kind of record touched."""
@@ -116,6 +119,9 @@ class ImportSummary:
             counts = [getattr(self, f"{prefix}_{outcome}") for outcome in outcomes]
             if any(counts):
                 lines.append(f"{label}: " + ", ".join(f"{n} {o}" for n, o in zip(counts, outcomes)))
+        if self.alerts:
+            lines.append(f"alerts raised: {len(self.alerts)}")
+            lines.extend(f"  {alert}" for alert in self.alerts)
         return lines
 
 
@@ -670,6 +676,7 @@ class _Import:
                 })
             if not replaced:
                 continue
+            summary.marks_written_for.add(pupil_id)
             if row_id is None:
                 new_rows.append({
                     "pupil_id": pupil_id, "school_id": school_id, "academic_year": year,
@@ -683,6 +690,7 @@ class _Import:
             session.execute(update(register).where(register.c.id == bindparam("row_id")), changed_rows)
         if history:
             session.execute(insert(_table(MarkChange)), history)
+            summary.mark_changes = history
 
     def write_notices(self, pupil_ids: dict[str, int], contact_ids: dict[str, int]) -> None:
         session, notice_table = self.session, _table(PenaltyNotice)

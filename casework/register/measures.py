@@ -7,6 +7,7 @@ register. `measures_for_all` computes the same results as the per-pupil function
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -487,11 +488,13 @@ def _with_full_history(conn, roll: _Roll, windows: _Windows, pupil_ids: list[int
             windows.cme_runs[pupil] = found.cme_runs[i]
 
 
-def _load_roll(conn, school_urn: str | None) -> tuple[_Roll, object]:
-    """The roll, and a statement selecting its pupil ids."""
+def _load_roll(conn, school_urn: str | None, pupil_ids: list[int] | None = None) -> tuple[_Roll, object]:
+    """The roll (at one school, or of some pupils, when given), and a statement selecting its pupil ids."""
     stmt = select(Pupil.id, Pupil.upn, Pupil.school_id, School.urn).join(School, School.id == Pupil.school_id)
     if school_urn is not None:
         stmt = stmt.where(School.urn == school_urn)
+    if pupil_ids is not None:
+        stmt = stmt.where(Pupil.id.in_(pupil_ids))
     pupils = conn.execute(stmt).all()
     ids, upns, schools, urns = zip(*pupils) if pupils else ((), (), (), ())
     order = np.argsort(np.array(upns, dtype=str), kind="stable").tolist()
@@ -511,10 +514,20 @@ def _counts(text: bytes, rows: int) -> np.ndarray:
     return counts
 
 
-def measures_for_all(session, as_of: date, school_urn: str | None = None) -> list[dict]:
-    """`casework triggers --json` for every pupil on roll (at one school when given), sorted by UPN."""
+SUBSET_LIMIT = 5000  # above this many pupils, computing the whole roll and filtering is faster than an IN list
+
+
+def measures_for_all(session, as_of: date, school_urn: str | None = None,
+                     pupil_ids: Collection[int] | None = None) -> list[dict]:
+    """`casework triggers --json` for every pupil on roll (at one school, or of these pupils, when given), by UPN.
+
+    Each result also carries `pupil_id`."""
     with collector_paused():
-        return _measures_for_all(session.connection(), as_of, school_urn)
+        if pupil_ids is not None and len(pupil_ids) > SUBSET_LIMIT:
+            wanted = set(pupil_ids)
+            return [r for r in _measures_for_all(session.connection(), as_of, school_urn) if r["pupil_id"] in wanted]
+        return _measures_for_all(session.connection(), as_of, school_urn,
+                                 None if pupil_ids is None else sorted(pupil_ids))
 
 
 def _this_year(roll: _Roll, rows: _Rows, as_of: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -538,11 +551,11 @@ def _this_year(roll: _Roll, rows: _Rows, as_of: date) -> tuple[np.ndarray, np.nd
     return np.frombuffer(text, np.uint8).reshape(len(roll.ids), width), rest, counts
 
 
-def _measures_for_all(conn, as_of: date, school_urn: str | None) -> list[dict]:
-    roll, roll_ids = _load_roll(conn, school_urn)
+def _measures_for_all(conn, as_of: date, school_urn: str | None, pupil_ids: list[int] | None = None) -> list[dict]:
+    roll, roll_ids = _load_roll(conn, school_urn, pupil_ids)
     if not roll.upns:
         return []
-    on_roll = [] if school_urn is None else [RegisterYear.pupil_id.in_(roll_ids)]
+    on_roll = [] if school_urn is None and pupil_ids is None else [RegisterYear.pupil_id.in_(roll_ids)]
     year = academic_year(as_of)
     rows = roll.read(conn, _rows_stmt(RegisterYear.academic_year == year, *on_roll))
     chars, rest, counts = _this_year(roll, rows, as_of)
@@ -559,12 +572,12 @@ def _measures_for_all(conn, as_of: date, school_urn: str | None) -> list[dict]:
     absent = authorised + unauthorised
     tenths = (2000 * absent + possible) // np.maximum(2 * possible, 1)
     return [
-        {"upn": upn, "school_urn": urn, "possible_sessions": n, "present_sessions": p, "authorised_absence": a,
+        {"pupil_id": pupil_id, "upn": upn, "school_urn": urn, "possible_sessions": n, "present_sessions": p, "authorised_absence": a,
          "unauthorised_absence": u, "absence_rate": t / 10 if n else None, "persistent_absence": pa,
          "severe_absence": sa, "pn_threshold": threshold, "consecutive_unauthorised_days": run,
          "cme_alert": run >= CME_DAYS}
-        for upn, urn, n, p, a, u, t, pa, sa, threshold, run in zip(
-            roll.upns, roll.urns, possible.tolist(), present.tolist(), authorised.tolist(), unauthorised.tolist(),
+        for pupil_id, upn, urn, n, p, a, u, t, pa, sa, threshold, run in zip(
+            roll.ids.tolist(), roll.upns, roll.urns, possible.tolist(), present.tolist(), authorised.tolist(), unauthorised.tolist(),
             tenths.tolist(), ((possible > 0) & (10 * absent >= possible)).tolist(),
             ((possible > 0) & (2 * absent >= possible)).tolist(), windows.thresholds, windows.cme_runs)
     ]

@@ -16,6 +16,7 @@ from workflows.definition import Pathway, TransitionDef
 from workflows.guards import pn_refusal_for_parent
 
 from .. import chronology, clock
+from ..checks import record_evidence
 from ..models import Case, CaseEvent, Counter, Deadline, Letter, Payment, PenaltyNotice, Pupil, User
 from ..register import calendar, measures
 from . import facts as facts_mod
@@ -173,6 +174,8 @@ def _run(session: Session, pathway: Pathway, case: Case, trigger: str, user: Use
         case.closed_on = on
         case.outcome = data.get("outcome", "")
     _set_deadlines(session, pathway, t, case, ctx, facts, on, data, pns)
+    evidence_start, evidence_end = _evidence_period(trigger, facts, on)
+    record_evidence(session, case, trigger, evidence_start, evidence_end)
 
     event_data = {k: v for k, v in data.items()}
     if pns:
@@ -189,6 +192,13 @@ def _run(session: Session, pathway: Pathway, case: Case, trigger: str, user: Use
            "letters": [letter.id for letter in letters], "penalty_notices": [pn.ref for pn in pns]})
     session.flush()
     return Outcome(case, event, letters, pns, outcome_notes)
+
+
+def _evidence_period(trigger: str, facts, on: date) -> tuple[date | None, date | None]:
+    """The register sessions the trigger relies on: the threshold window for an NTI, else the offence period."""
+    if trigger == "issue_notice_to_improve" and facts.threshold_now is not None:
+        return facts.threshold_now.window_start, min(facts.threshold_now.window_end, on)
+    return facts.offence_start, facts.offence_end
 
 
 # ---------------------------------------------------------------- effects of triggers

@@ -36,8 +36,8 @@ def add_user(session: Session, email: str, role: str, password: str, school_urns
         raise BadInput(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     if role == "school" and not school_urns:
         raise BadInput("a school user needs at least one --school URN")
-    if role != "school" and school_urns:
-        raise BadInput(f"only school users are scoped to schools (role {role})")
+    if role not in ("school", "aeo") and school_urns:
+        raise BadInput(f"only school users (their schools) and AEOs (their patch) name schools, not {role}")
     if session.exec(select(User).where(User.email == email)).first():
         raise BadInput(f"user {email} already exists")
     schools = []

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from stdnum.gb import upn as upn_check
 
 from . import clock
+from .checks import overdue_n_codes, recompute
 from .models import Case, Contact, Pupil, PupilContact, RegisterYear, School
 from .register import calendar, codes
 from .register.marks import academic_year, year_start
@@ -64,8 +65,9 @@ def _year_group(dob: date, year: int) -> int:
 
 
 def _marks(rng: np.random.Generator, days: list[date], start: date, rate: float, unauth_share: float,
-           holiday_block: bool, today: date) -> str:
-    """One pupil-year of marks: whole-day absences at `rate`, some unauthorised, an optional unauthorised holiday."""
+           holiday_block: bool, today: date, missing_run: bool = False, stale_n: bool = False) -> str:
+    """One pupil-year of marks: whole-day absences at `rate`, some unauthorised, an optional unauthorised holiday,
+    optionally a run of 12 unexplained days to date (children missing education) or an N left unresolved."""
     length = ((days[-1] - start).days + 1) * 2 if days else 0
     out = np.full(length, ord(codes.NO_MARK), dtype=np.uint8)
     if not days:
@@ -86,6 +88,10 @@ def _marks(rng: np.random.Generator, days: list[date], start: date, rate: float,
     if holiday_block and len(days) > 60:
         first = int(rng.integers(10, len(days) - 10))
         am[first:first + 5] = pm[first:first + 5] = ord("G")
+    if missing_run:
+        am[-12:] = pm[-12:] = ord("O")
+    if stale_n and len(days) > 8:
+        am[-8] = pm[-8] = ord("N")
     recent = np.array([(today - d).days <= 4 for d in days])
     unexplained = absent & recent & (rng.random(len(days)) < 0.5)
     am[unexplained] = pm[unexplained] = ord("N")
@@ -183,6 +189,9 @@ def load_demo(session: Session, seed: int = 2026, pupils: int = 5000) -> dict:
     users = _users(session, school_rows)
     _cases(session, case_pupils, users, today, scoped_school_id=school_rows[0].id)
     tick(session, today, actor="demo")
+    every_pupil = [p.id for p in pupil_rows]
+    recompute(session, every_pupil, today)
+    overdue_n_codes(session, every_pupil, today)
     session.flush()
     return {"password": PASSWORD, "users": [(role, email) for role, email in users.items()]}
 
@@ -209,10 +218,12 @@ def _write_marks(session, pupil_rows, school_rows, nrng, today, this_year) -> li
             rate, unauth_share = 0.2, 0.95
             casework_pupils.append(pupil)
         for y in years:
+            current = y == this_year
             rows.append({"pupil_id": pupil.id, "school_id": pupil.school_id, "academic_year": y,
                          "start_date": year_start(y),
                          "marks": _marks(nrng, day_lists[y], year_start(y), float(rate), unauth_share,
-                                         nrng.random() < 0.06, today)})
+                                         nrng.random() < 0.06, today, missing_run=current and i % 1013 == 17,
+                                         stale_n=current and i % 211 == 3)})
     session.execute(insert(RegisterYear), rows)
     return casework_pupils
 

@@ -15,9 +15,13 @@ from . import config
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    url = url or config.database_url()
+    """The engine for this URL (by default the configured one, read now), created once per URL."""
+    return _engine(url or config.database_url())
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 

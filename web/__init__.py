@@ -21,10 +21,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
+    from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .auth import db_session_teardown
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the feed authenticates each request with a bearer token, not a session cookie
     app.teardown_appcontext(db_session_teardown)
 
     @app.after_request

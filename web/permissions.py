@@ -43,3 +43,25 @@ def roles(*allowed: str):
             return view(*args, **kwargs)
         return _mark(wrapper, "roles:" + ",".join(allowed))
     return decorate
+
+
+def api_token(view):
+    """A live school MIS token (`Authorization: Bearer …`); `g.feed_caller` is the school it speaks for."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        from flask import g, request
+
+        from casework.services.tokens import authenticate
+
+        from .api import unauthorised  # web.api and web.auth import this module, so import them here
+        from .auth import db
+
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        presented = presented.strip() if scheme.lower() == "bearer" else ""
+        caller = authenticate(db(), presented)
+        if caller is None:
+            db().commit()  # keep the failed-login audit row
+            return unauthorised(bool(presented))
+        g.feed_caller = caller
+        return view(*args, **kwargs)
+    return _mark(wrapper, "api_token")

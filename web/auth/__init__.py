@@ -1,7 +1,7 @@
 """Sign in and sign out."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_login import UserMixin, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlmodel import Session, select

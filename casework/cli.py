@@ -80,17 +80,32 @@ def cmd_users_add(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from .checks import after_import
     from .imports import ImportFailed, import_files
 
+    bar_width, bar_from_bytes = 40, 2_000_000
+
+    def draw_bar(done: int, total: int) -> None:
+        filled = bar_width * done // total
+        sys.stderr.write(f"\rimporting [{'#' * filled}{'.' * (bar_width - filled)}] {100 * done // total:3d} %")
+        sys.stderr.flush()
+
+    size = sum(Path(name).stat().st_size for name in args.files if Path(name).is_file())
+    bar = draw_bar if size > bar_from_bytes and sys.stderr.isatty() else None
     try:
         with session_scope() as session:
             if args.actor:
                 _require(session, args.actor, IMPORT_ROLES, "import data")
-            summary = import_files(session, args.files, actor=args.actor or "import")
+            summary = import_files(session, args.files, actor=args.actor or "import", progress=bar)
+            after_import(session, summary)
     except ImportFailed as exc:
+        if bar:
+            print(file=sys.stderr)
         for line in exc.errors:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if bar:
+        print(file=sys.stderr)
     for line in summary.lines():
         print(line)
     return EXIT_OK
@@ -114,7 +129,8 @@ def cmd_triggers(args) -> int:
                 allowed = {s.urn for s in session.exec(select(School).where(School.id.in_(school_ids(session, user))))}
                 rows = [r for r in rows if r["school_urn"] in allowed]
     if args.json:
-        json.dump(rows, sys.stdout, indent=None, separators=(",", ":"))
+        json.dump([{k: v for k, v in r.items() if k != "pupil_id"} for r in rows], sys.stdout, indent=None,
+                  separators=(",", ":"))
         sys.stdout.write("\n")
         return EXIT_OK
     print(f"{'UPN':<14} {'school':<7} {'possible':>8} {'absence %':>9}  PA  SA  PN-threshold  CME")
@@ -253,6 +269,32 @@ def cmd_case_letters(args) -> int:
     return EXIT_OK
 
 
+def cmd_worklist(args) -> int:
+    from .checks import worklist
+    from .services.audit import audit
+    from .services.users import get_user
+
+    with session_scope() as session:
+        user = get_user(session, args.actor)
+        items = worklist(session, user, args.on)
+        audit(session, user.email, "read", "worklist", user.email,
+              {"items": sum(len(v) for v in items.values())})
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return EXIT_OK
+    print(f"Worklist for {user.email} ({user.role})")
+    print(f"deadlines due or overdue: {len(items['deadlines'])}")
+    for d in items["deadlines"]:
+        print(f"  {d['due_on']}  {d['case']}  {d['kind']}{'  OVERDUE' if d['overdue'] else ''}")
+    print(f"unpaid penalty notices awaiting a decision (prosecute or withdraw): {len(items['unpaid_penalty_notices'])}")
+    for pn in items["unpaid_penalty_notices"]:
+        print(f"  {pn['case']}  {pn['ref']}  payment period ended {pn['pay_by']}")
+    print(f"alerts: {len(items['alerts'])}")
+    for a in items["alerts"]:
+        print(f"  {a['raised_on']}  [{a['kind']}] {a['message']}")
+    return EXIT_OK
+
+
 def cmd_tick(args) -> int:
     from .services.tick import tick
 
@@ -261,6 +303,48 @@ def cmd_tick(args) -> int:
     for line in result.raised:
         print(f"raised {line}")
     print(f"{len(result.raised)} deadline(s) raised, {len(result.unpaid)} penalty notice(s) now unpaid")
+    return EXIT_OK
+
+
+TOKEN_ADMIN_ROLES = ("admin",)
+TOKEN_LIST_ROLES = ("admin", "manager")
+
+
+def cmd_tokens_issue(args) -> int:
+    from .services.tokens import issue_token
+
+    with session_scope() as session:
+        user = _require(session, args.actor, TOKEN_ADMIN_ROLES, "issue API tokens")
+        row, token = issue_token(session, args.school, user.email, args.label or "")
+        prefix = row.prefix
+    print(token)
+    print(f"token {prefix} issued for school {args.school}; it is shown only this once", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_tokens_revoke(args) -> int:
+    from .services.tokens import revoke_token
+
+    with session_scope() as session:
+        user = _require(session, args.actor, TOKEN_ADMIN_ROLES, "revoke API tokens")
+        row = revoke_token(session, args.prefix, user.email)
+        prefix = row.prefix
+    print(f"revoked {prefix}")
+    return EXIT_OK
+
+
+def cmd_tokens_list(args) -> int:
+    from .services.tokens import list_tokens
+
+    with session_scope() as session:
+        _require(session, args.actor, TOKEN_LIST_ROLES, "list API tokens")
+        rows = [(t.prefix, s.urn, t.label, t.created_at, t.created_by, t.revoked_at, t.last_used_at)
+                for t, s in list_tokens(session, args.school)]
+    print(f"{'prefix':<12}  {'school':<6}  {'issued':<10}  {'last used':<16}  {'status':<18}  label")
+    for prefix, urn, label, created, by, revoked, used in rows:
+        status = f"revoked {revoked:%Y-%m-%d}" if revoked else "live"
+        used_text = f"{used:%Y-%m-%d %H:%M}" if used else "never"
+        print(f"{prefix:<12}  {urn:<6}  {created:%Y-%m-%d}  {used_text:<16}  {status:<18}  {label}")
     return EXIT_OK
 
 
@@ -348,9 +432,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="actor")
     p.set_defaults(func=cmd_case_letters)
 
+    p = sub.add_parser("worklist", help="deadlines, unpaid penalty notices and alerts for a user")
+    p.add_argument("--as", dest="actor", required=True)
+    p.add_argument("--on", type=_date)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_worklist)
+
     p = sub.add_parser("tick", help="raise every deadline that has passed")
     p.add_argument("--on", type=_date)
     p.set_defaults(func=cmd_tick)
+
+    tokens = sub.add_parser("tokens", help="API tokens for schools' MIS live data feeds").add_subparsers(
+        dest="tokens_command", required=True)
+    p = tokens.add_parser("issue", help="issue a token for a school's MIS; prints the token once")
+    p.add_argument("--school", required=True, metavar="URN")
+    p.add_argument("--as", dest="actor", required=True)
+    p.add_argument("--label", help="e.g. the MIS product")
+    p.set_defaults(func=cmd_tokens_issue)
+    p = tokens.add_parser("revoke", help="revoke a token (named by the prefix `tokens list` shows)")
+    p.add_argument("prefix")
+    p.add_argument("--as", dest="actor", required=True)
+    p.set_defaults(func=cmd_tokens_revoke)
+    p = tokens.add_parser("list", help="list tokens (never the tokens themselves)")
+    p.add_argument("--school", metavar="URN")
+    p.add_argument("--as", dest="actor", required=True)
+    p.set_defaults(func=cmd_tokens_list)
 
     pathway = sub.add_parser("pathway").add_subparsers(dest="pathway_command", required=True)
     p = pathway.add_parser("diagram", help="print the pathway as a Mermaid diagram")

@@ -154,6 +154,20 @@ def test_import_errors_name_file_and_line_and_write_nothing(county):
     assert next(r for r in rows if r["upn"] == make_upn(1))["possible_sessions"] > 0
 
 
+def test_import_runs_the_arrival_checks_and_fills_the_worklist(county):
+    day = write(county.dir / "day.csv", "upn,school_urn,date,session,code", [f"{make_upn(2)},121000,2026-11-23,AM,O"])
+    assert "alerts raised" not in county("import", day).stdout, "one unauthorised session: nothing new to raise"
+    late = write(county.dir / "late.csv", "upn,school_urn,date,session,code",
+                 [f"{make_upn(2)},121000,2026-11-{d},{s},O" for d in (16, 17, 18, 19, 20) for s in ("AM", "PM")][:9])
+    out = county("import", late).stdout
+    assert "marks: 0 added, 9 changed, 0 unchanged" in out
+    assert f"{make_upn(2)} now meets the penalty-notice threshold (as of 2026-11-23)" in out
+    work = json.loads(county("worklist", "--as", "aeo@example.org", "--json").stdout)
+    assert any(a["kind"] == "pn_threshold" and make_upn(2) in a["message"] for a in work["alerts"])
+    assert json.loads(county("worklist", "--as", "other@school.example", "--json").stdout)["alerts"] == []
+    assert "alerts raised" not in county("import", late).stdout, "the same post again changes nothing"
+
+
 def test_tick_and_pathway_diagram(county):
     assert "0 deadline(s) raised" in county("tick", "--on", "2026-11-23").stdout
     diagram = county("pathway", "diagram").stdout

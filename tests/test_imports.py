@@ -2,14 +2,23 @@
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlmodel import func, select
 from stdnum.gb import upn as upn_number
 
-from casework.imports import HEADERS, HeaderError, ImportFailed, detect_kind, import_files
+from casework.imports import (
+    HEADERS,
+    HeaderError,
+    ImportFailed,
+    Problem,
+    RecordBatch,
+    detect_kind,
+    import_files,
+    import_records,
+)
 from casework.models import Contact, MarkChange, Payment, PenaltyNotice, Pupil, PupilContact, RegisterYear, School
 from casework.register.marks import session_index, year_start
 
@@ -378,13 +387,16 @@ def test_a_bad_boolean_is_rejected(session, tmp_path):
     assert rejected(session, [path]) == [f"{path}:2: independent 'Y': must be 'yes' or 'no'"]
 
 
-def test_every_bad_column_of_every_row_is_reported(session, tmp_path):
+def test_every_bad_column_of_every_row_is_reported_with_its_column(session, tmp_path):
     path = write_csv(tmp_path, "schools.csv", [school_row(urn="12345", phase="nursery"), school_row(la_code="92")])
-    assert rejected(session, [path]) == [
+    with pytest.raises(ImportFailed) as failure:
+        import_files(session, [path])
+    assert failure.value.errors == [
         f"{path}:2: urn '12345': must be 6 digits",
         f"{path}:2: phase 'nursery': must be one of primary, secondary, special, alternative_provision, all_through",
         f"{path}:3: la_code '92': must be 3 digits",
     ]
+    assert [(p.line, p.field) for p in failure.value.problems] == [(2, "urn"), (2, "phase"), (3, "la_code")]
 
 
 def test_errors_stop_being_listed_after_one_hundred(session, imported, tmp_path):
@@ -424,3 +436,87 @@ def test_a_byte_order_mark_is_accepted(session, tmp_path):
     path = tmp_path / "schools.csv"
     path.write_bytes(("\ufeff" + ",".join(HEADERS["schools"]) + "\n" + ",".join(school_row()) + "\n").encode())
     assert import_files(session, [str(path)]).schools_created == 1
+
+
+def test_a_header_problem_names_its_column(session, tmp_path):
+    path = write_csv(tmp_path, "pupils.csv", [[*pupil_row(), "x"]], header=[*HEADERS["pupils"], "notes"])
+    with pytest.raises(ImportFailed) as failure:
+        import_files(session, [path])
+    assert failure.value.problems[0] == Problem(path, 1, "notes", "unexpected column 'notes'")
+
+
+# --- rows given in memory --------------------------------------------------------------------------------------
+
+
+def as_dict(kind: str, row: list[str]) -> dict[str, str]:
+    return dict(zip(HEADERS[kind], row))
+
+
+def test_records_are_imported_like_the_files_of_their_kinds(session):
+    summary = import_records(session, [
+        RecordBatch("request", "pupils", [as_dict("pupils", pupil_row())]),
+        RecordBatch("request", "schools", [as_dict("schools", school_row())]),
+        RecordBatch("request", "marks", [as_dict("marks", [UPN_1, "121001", "2026-11-02", "AM", "O"])]),
+    ])
+    assert (summary.schools_created, summary.pupils_created, summary.marks_added) == (1, 1, 1)
+    assert stored_mark(register(session, UPN_1), date(2026, 11, 2), "AM") == "O"
+    assert summary.lines()[0] == "3 rows read"
+
+
+def test_a_bad_record_rejects_every_batch_and_is_reported_at_first_line_plus_its_index(session):
+    rows = [as_dict("schools", school_row()), as_dict("schools", school_row("121002", estab="2002", phase="nursery"))]
+    with pytest.raises(ImportFailed) as failure:
+        import_records(session, [RecordBatch("request", "schools", rows, first_line=0)])
+    assert failure.value.problems == [Problem(
+        "request", 1, "phase",
+        "phase 'nursery': must be one of primary, secondary, special, alternative_provision, all_through",
+    )]
+    assert str(failure.value.problems[0]).startswith("request:1: phase 'nursery'")
+    assert count(session, School) == 0
+
+
+def test_missing_extra_and_non_text_fields_are_problems_of_their_row(session):
+    missing = as_dict("schools", school_row())
+    del missing["independent"]
+    extra = {**as_dict("schools", school_row("121002")), "colour": "red"}
+    not_text = {**as_dict("schools", school_row("121003")), "independent": False}
+    with pytest.raises(ImportFailed) as failure:
+        import_records(session, [RecordBatch("request", "schools", [missing, extra, not_text])])
+    assert [(p.line, p.field, p.message) for p in failure.value.problems] == [
+        (2, "independent", "missing field 'independent'"),
+        (3, "colour", "unexpected field 'colour'"),
+        (4, "independent", "independent False: must be text"),
+    ]
+
+
+def test_an_unknown_kind_of_batch_is_a_problem(session):
+    with pytest.raises(ImportFailed) as failure:
+        import_records(session, [RecordBatch("request", "teachers", [{"name": "Ms Fox"}])])
+    assert failure.value.problems == [
+        Problem("request", 1, None, f"kind 'teachers': must be one of {', '.join(HEADERS)}")
+    ]
+
+
+def test_progress_is_reported_about_every_one_percent_up_to_the_total(session, imported, tmp_path):
+    days = [(date(2026, 9, 1) + timedelta(days=n)).isoformat() for n in range(60)]
+    rows = [[upn, "121001", day, session_name, "/"] for upn in (UPN_1, UPN_2) for day in days for session_name in ("AM", "PM")]
+    path = write_csv(tmp_path, "marks.csv", rows * 15)
+    calls: list[tuple[int, int]] = []
+    import_files(session, [path], progress=lambda done, total: calls.append((done, total)))
+
+    total = calls[-1][1]
+    assert calls[-1] == (total, total)
+    assert {t for _, t in calls} == {total}
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert 50 <= len(calls) <= 110
+    assert any(done < total / 3 for done, _ in calls)
+
+
+def test_record_lines_stay_right_when_a_big_batch_is_read_in_parts(session):
+    rows = [as_dict("schools", school_row(f"{130000 + n}", estab=f"{3000 + n}")) for n in range(300)]
+    rows[5]["urn"], rows[250]["phase"] = "5", "nursery"
+    calls: list[tuple[int, int]] = []
+    with pytest.raises(ImportFailed) as failure:
+        import_records(session, [RecordBatch("request", "schools", rows)], progress=lambda *call: calls.append(call))
+    assert [(p.line, p.field) for p in failure.value.problems] == [(7, "urn"), (252, "phase")]
+    assert len(calls) > 10

@@ -1,4 +1,4 @@
-"""Benchmark: imports at county scale, (a) one day of marks for every pupil and (b) a secondary school's year of CTF.
+"""Benchmark: imports at county scale: (a) a county day, (b) a school year of CTF, (c) the checks on arrival.
 
     python benchmarks/imports.py [--pupils 130000] [--schools 400] [--ctf-pupils 1500] [--seed 2025] [--runs 5]
 
@@ -7,7 +7,9 @@ the morning of a day in spring, then imports that day and the school days after 
 every pupil per day, with `import_files` (each run a new day on top of the last; commit included).
 (b) writes a CTF 25 (comma-separated marks, weekends and holidays as `#`, one or two contacts per pupil, siblings
 sharing parents) for one secondary school's full year, and imports it into a fresh copy of a database that holds
-only the school. Prints figures only; nothing here asserts on time.
+only the school. (c) times the arrival checks after each day of (a) (the affected pupils' measures recomputed, new
+alerts, snapshots), then after days on which one school alone posts, and re-runs the county measures of
+benchmarks/register.py from the database. Prints figures only; nothing here asserts on time.
 """
 from __future__ import annotations
 
@@ -27,11 +29,13 @@ from sqlalchemy import insert, select, text
 from sqlmodel import Session
 
 from casework.db import get_engine, upgrade
+from casework.checks import after_import
 from casework.imports import import_files
 from casework.models import Pupil, School
 from casework.register import codes
 from casework.register.calendar import is_term_day
 from casework.register.marks import session_index, year_start
+from casework.register.measures import measures_for_all
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from register import YEAR, generate, upn  # noqa: E402  (the county generator of the register benchmark)
@@ -93,16 +97,56 @@ def county_day(url: str, tmp: Path, args) -> None:
                 writer.writerow((pupil, urn, day.isoformat(), "PM", "\\" if pm == "/" else pm))
         paths.append((day, str(path)))
 
+    checks: list[float] = []
+
     def import_day(day: date, path: str):
         def run():
             with Session(engine) as session:
                 summary = import_files(session, [path], today=day)
                 session.commit()
             assert summary.marks_added == 2 * len(roll), summary.lines()
+            checks.append(arrival_checks(engine, summary, day))
         return run
 
+    times = timed_runs([import_day(day, path) for day, path in paths])
     report(f"(a) one county day, {2 * len(roll):,} marks as one CSV",
-           timed_runs([import_day(day, path) for day, path in paths]))
+           [total - check for total, check in zip(times, checks)])
+    report(f"(c) arrival checks after each county day ({len(roll):,} affected pupils recomputed, alerts, "
+           "snapshots; the first run also writes every snapshot)", checks)
+    one_school_day(engine, roll, tmp, school_days_from(days[-1] + timedelta(days=1), args.runs), rng)
+    with Session(engine) as session:
+        report("(c) the county measures of issue 2 re-run from the database after those days",
+               timed_runs([lambda: measures_for_all(session, days[-1])] * args.runs))
+
+
+def arrival_checks(engine, summary, day: date) -> float:
+    """Seconds for the after-import checks (incremental recompute of the affected pupils only), committed."""
+    began = time.perf_counter()
+    with Session(engine) as session:
+        after_import(session, summary, day)
+        session.commit()
+    return time.perf_counter() - began
+
+
+def one_school_day(engine, roll, tmp: Path, days: list[date], rng) -> None:
+    """(c) One school posts its day: only its pupils are recomputed."""
+    urn = max({u for _, u in roll}, key=lambda u: sum(1 for _, x in roll if x == u))
+    pupils = [p for p, u in roll if u == urn]
+    checks = []
+    for day in days:
+        path = tmp / f"school-{day}.csv"
+        with path.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(("upn", "school_urn", "date", "session", "code"))
+            for pupil, (am, pm) in zip(pupils, rng.choice(list(DAY_CODES), size=(len(pupils), 2),
+                                                          p=list(DAY_CODES.values())).tolist()):
+                writer.writerow((pupil, urn, day.isoformat(), "AM", am))
+                writer.writerow((pupil, urn, day.isoformat(), "PM", "\\" if pm == "/" else pm))
+        with Session(engine) as session:
+            summary = import_files(session, [str(path)], today=day)
+            session.commit()
+        checks.append(arrival_checks(engine, summary, day))
+    report(f"(c) arrival checks after one school's day ({len(pupils)} affected pupils of {len(roll):,})", checks)
 
 
 def ctf_text(n_pupils: int, rng: np.random.Generator) -> str:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
 
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
@@ -11,11 +13,12 @@ from sqlmodel import Session, select
 import workflows
 
 from . import chronology, clock
-from .models import Alert, Case, Deadline, EvidencePeriod, PenaltyNotice, Pupil, PupilMeasure, School
-from .register import measures
-from .register.calendar import add_school_days
+from .models import Alert, Case, Deadline, EvidencePeriod, PenaltyNotice, Pupil, PupilMeasure, RegisterYear, School
+from .register import codes, measures
+from .register.marks import SESSIONS, academic_year, year_start
 
 N_CODE_SCHOOL_DAYS = 5
+CHUNK = 5000  # ids per IN (...) query, well inside SQLite's limit on bound parameters
 FLAG_ALERTS = (  # (alert kind, measure key, what the officer is told)
     ("pn_threshold", "pn_threshold", "now meets the penalty-notice threshold"),
     ("persistent_absence", "persistent_absence", "is now persistently absent"),
@@ -50,42 +53,49 @@ def _open_alert_keys(session: Session, pupil_ids, kinds) -> set[tuple[int, str]]
     return set(rows)
 
 
+def _snapshots(session: Session, pupil_ids: list[int]) -> dict[int, tuple]:
+    """(pn_threshold, persistent, severe, cme) as last recorded, per pupil."""
+    table = PupilMeasure.__table__
+    found = {}
+    for start in range(0, len(pupil_ids), CHUNK):
+        chunk = pupil_ids[start:start + CHUNK]
+        for row in session.execute(select(table.c.pupil_id, table.c.pn_threshold, table.c.persistent_absence,
+                                          table.c.severe_absence, table.c.cme).where(table.c.pupil_id.in_(chunk))):
+            found[row[0]] = tuple(row[1:])
+    return found
+
+
 def recompute(session: Session, pupil_ids, as_of: date) -> list[str]:
     """Recompute the measures of these pupils only; alert on each flag that has newly become true."""
     if not pupil_ids:
         return []
     results = measures.measures_for_all(session, as_of, pupil_ids=pupil_ids)
-    ids = [r["pupil_id"] for r in results]
-    previous = {}
-    for chunk_start in range(0, len(ids), 5000):
-        chunk = ids[chunk_start:chunk_start + 5000]
-        previous.update({m.pupil_id: m for m in session.exec(select(PupilMeasure).where(PupilMeasure.pupil_id.in_(chunk)))})
+    previous = _snapshots(session, [r["pupil_id"] for r in results])
     school_of = dict(session.exec(select(School.urn, School.id)).all())
     now = clock.now()
-    new_alerts, inserts, updates, messages = [], [], [], []
+    new_alerts, inserts, updates = [], [], []
     for r in results:
+        flags = (r["pn_threshold"]["met"], r["persistent_absence"], r["severe_absence"], r["cme_alert"])
         before = previous.get(r["pupil_id"])
-        flags = {kind: _flag(r, key) for kind, key, _ in FLAG_ALERTS}
-        for kind, _, wording in FLAG_ALERTS:
-            if flags[kind] and not (before and getattr(before, "cme" if kind == "cme" else kind)):
-                message = f"{r['upn']} {wording} (as of {as_of.isoformat()})"
+        if before == flags:
+            continue
+        for (kind, _, wording), now_set, was_set in zip(FLAG_ALERTS, flags, before or (False,) * 4):
+            if now_set and not was_set:
                 detail = {"as_of": as_of, "absence_rate": r["absence_rate"]}
                 if kind == "pn_threshold":
                     detail["sessions"] = [list(s) for s in r["pn_threshold"]["sessions"]]
                 new_alerts.append({"kind": kind, "pupil_id": r["pupil_id"], "school_id": school_of[r["school_urn"]],
-                                   "raised_on": as_of, "created_at": now, "message": message,
+                                   "raised_on": as_of, "created_at": now,
+                                   "message": f"{r['upn']} {wording} (as of {as_of.isoformat()})",
                                    "detail": json.dumps(detail, default=str)})
-                messages.append(message)
-        row = {"pupil_id": r["pupil_id"], "as_of": as_of, "pn_threshold": flags["pn_threshold"],
-               "persistent_absence": flags["persistent_absence"], "severe_absence": flags["severe_absence"],
-               "cme": flags["cme"], "computed_at": now}
+        row = dict(zip(("pn_threshold", "persistent_absence", "severe_absence", "cme"), flags),
+                   pupil_id=r["pupil_id"], as_of=as_of, computed_at=now)
         (updates if before else inserts).append(row)
     if new_alerts:
         open_keys = _open_alert_keys(session, {a["pupil_id"] for a in new_alerts}, {a["kind"] for a in new_alerts})
-        fresh = [a for a in new_alerts if (a["pupil_id"], a["kind"]) not in open_keys]
-        messages = [a["message"] for a in fresh]
-        if fresh:
-            session.execute(insert(Alert), fresh)
+        new_alerts = [a for a in new_alerts if (a["pupil_id"], a["kind"]) not in open_keys]
+        if new_alerts:
+            session.execute(insert(Alert), new_alerts)
     if inserts:
         session.execute(insert(PupilMeasure), inserts)
     if updates:
@@ -95,43 +105,72 @@ def recompute(session: Session, pupil_ids, as_of: date) -> list[str]:
             persistent_absence=bindparam("persistent_absence"), severe_absence=bindparam("severe_absence"),
             cme=bindparam("cme"), computed_at=bindparam("computed_at")),
             [{**row, "b_pupil_id": row["pupil_id"]} for row in updates])
-    return messages
+    return [a["message"] for a in new_alerts]
+
+
+POSSIBLE = np.zeros(256, bool)
+for _category in (codes.Category.PRESENT, codes.Category.AUTHORISED, codes.Category.UNAUTHORISED):
+    POSSIBLE[[ord(c) for c in codes.stored_chars(_category)]] = True
+
+
+def _overdue_n(rows: list[tuple[int, int, str]], year: int, today: date) -> dict[int, list[tuple[date, str]]]:
+    """Per pupil, the N sessions of this academic year with 5 or more of the pupil's school days after them.
+
+    School days are days with a possible session in the same register row, before today."""
+    if not rows:
+        return {}
+    days = (today - year_start(year)).days
+    width = 2 * max(days, 1)
+    text = b"".join(marks[:width].ljust(width, codes.NO_MARK).encode("latin-1") for _, _, marks in rows)
+    chars = np.frombuffer(text, np.uint8).reshape(len(rows), days, 2)
+    school_day = POSSIBLE[chars].any(axis=2)
+    later = np.cumsum(school_day[:, ::-1], axis=1)[:, ::-1] - school_day
+    overdue = (chars == ord("N")) & (later >= N_CODE_SCHOOL_DAYS)[:, :, None]
+    found: dict[int, list] = defaultdict(list)
+    start = year_start(year)
+    for r, d, half in zip(*np.nonzero(overdue)):
+        found[rows[r][0]].append((start + timedelta(days=int(d)), SESSIONS[half]))
+    return found
 
 
 def overdue_n_codes(session: Session, pupil_ids, today: date) -> list[str]:
-    """Flag to the school every pupil with an N code older than 5 school days; clear the flag once resolved."""
+    """Flag to the school every pupil with an N code 5 school days old (this academic year); clear it once resolved."""
     if not pupil_ids:
         return []
-    segments = measures.load_segments(session, list(pupil_ids)) if len(pupil_ids) <= 5000 else \
-        {pid: segs for pid, segs in measures.load_segments(session).items() if pid in pupil_ids}
-    overdue: dict[int, list] = {}
-    for pupil_id, segs in segments.items():
-        if not any("N" in s.marks for s in segs):
-            continue
-        days = measures.school_days(segs)
-        stale = [(d, s) for d, s in measures.n_code_sessions(segs, date(1900, 1, 1), today)
-                 if add_school_days(d, N_CODE_SCHOOL_DAYS, days) < today]
-        if stale:
-            overdue[pupil_id] = stale
-    open_alerts = {a.pupil_id: a for a in session.exec(select(Alert).where(
-        Alert.pupil_id.in_(list(segments)), Alert.kind == "n_code_overdue", Alert.resolved_at.is_(None)))}
-    now, messages = clock.now(), []
+    ids = sorted(pupil_ids)
+    year = academic_year(today)
+    table = RegisterYear.__table__
+    rows = []
+    for start in range(0, len(ids), CHUNK):
+        rows += session.execute(select(table.c.pupil_id, table.c.school_id, table.c.marks).where(
+            table.c.pupil_id.in_(ids[start:start + CHUNK]), table.c.academic_year == year,
+            table.c.marks.contains("N"))).all()
+    overdue = _overdue_n(rows, year, today)
+    open_alerts = {}
+    for start in range(0, len(ids), CHUNK):
+        open_alerts.update({a.pupil_id: a for a in session.exec(select(Alert).where(
+            Alert.pupil_id.in_(ids[start:start + CHUNK]), Alert.kind == "n_code_overdue", Alert.resolved_at.is_(None)))})
+    now, messages, new = clock.now(), [], []
     for pupil_id, alert in open_alerts.items():
         if pupil_id not in overdue:
             alert.resolved_at, alert.resolved_by = now, "arrival check: no N code is overdue now"
             session.add(alert)
-    pupils = {p.id: p for p in session.exec(select(Pupil).where(Pupil.id.in_(list(overdue))))} if overdue else {}
-    for pupil_id, stale in overdue.items():
-        if pupil_id in open_alerts:
-            continue
-        pupil = pupils[pupil_id]
-        first = stale[0][0]
-        message = (f"{pupil.upn}: {len(stale)} session(s) still coded N more than {N_CODE_SCHOOL_DAYS} school days "
-                   f"later (first {first.isoformat()}); the school must record the reason")
-        session.add(Alert(kind="n_code_overdue", pupil_id=pupil_id, school_id=pupil.school_id, raised_on=today,
-                          created_at=now, message=message,
-                          detail=json.dumps({"sessions": [[d.isoformat(), s] for d, s in stale]})))
+    upn_school = {}
+    waiting = [pid for pid in overdue if pid not in open_alerts]
+    for start in range(0, len(waiting), CHUNK):
+        upn_school.update({pid: (upn, school_id) for pid, upn, school_id in session.execute(
+            select(Pupil.id, Pupil.upn, Pupil.school_id).where(Pupil.id.in_(waiting[start:start + CHUNK])))})
+    for pupil_id in waiting:
+        stale = sorted(overdue[pupil_id])
+        upn, school_id = upn_school[pupil_id]
+        message = (f"{upn}: {len(stale)} session(s) still coded N more than {N_CODE_SCHOOL_DAYS} school days "
+                   f"later (first {stale[0][0].isoformat()}); the school must record the reason")
+        new.append({"kind": "n_code_overdue", "pupil_id": pupil_id, "school_id": school_id, "raised_on": today,
+                    "created_at": now, "message": message,
+                    "detail": json.dumps({"sessions": [[d.isoformat(), s] for d, s in stale]})})
         messages.append(message)
+    if new:
+        session.execute(insert(Alert), new)
     session.flush()
     return messages
 

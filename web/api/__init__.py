@@ -16,30 +16,17 @@ from sqlmodel import Session, select
 from werkzeug.exceptions import HTTPException
 
 from casework import clock
-from casework.checks import after_import
-from casework.imports import ImportFailed, RecordBatch, import_records
-from casework.models import FeedRequest, Pupil
-from casework.services.audit import audit
+from casework.models import FeedRequest
+from casework.services import feed
+from casework.services.feed import MARK_FIELDS, PUPIL_BOOLEAN_FIELDS, PUPIL_REQUIRED, PUPIL_TEXT_LIMITS
 from casework.services.tokens import FeedCaller
 
 from ..auth import db
 from ..permissions import api_token, public
-from .openapi import (
-    EARLIEST_MARK_DATE,
-    IDEMPOTENCY_KEY_PATTERN,
-    MARK_FIELDS,
-    MAX_BODY_BYTES,
-    MAX_ERRORS,
-    PUPIL_BOOLEAN_FIELDS,
-    PUPIL_REQUIRED,
-    PUPIL_TEXT_LIMITS,
-    openapi_document,
-)
+from .openapi import EARLIEST_MARK_DATE, IDEMPOTENCY_KEY_PATTERN, MAX_BODY_BYTES, MAX_ERRORS, openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-FIRST_LINE = 1  # the importer numbers the batch's rows from here; row index = line - FIRST_LINE
-UPN_CHUNK = 5000  # bind parameters per IN (...) query, well inside SQLite's limit
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -129,9 +116,9 @@ def _post(kind: str) -> Response:
             if stored is not None:
                 session.commit()  # the token's last use
                 return _replay(stored, digest)
-        rows = _rows(kind, _parse(raw, kind), session, caller)
+        items = _checked(kind, _parse(raw, kind))
         try:
-            result = _import(session, caller, kind, rows)
+            result = feed.post(session, caller, kind, items)
             if key is not None:
                 session.add(FeedRequest(token_id=caller.token_id, idempotency_key=key, body_sha256=digest,
                                         status_code=200, response=json.dumps(result, sort_keys=True),
@@ -145,6 +132,9 @@ def _post(kind: str) -> Response:
                 raise
             session.commit()
             return _replay(stored, digest)
+    except feed.FeedRejected as exc:
+        session.rollback()
+        return errors_response(422, exc.problems)
     except Rejected as exc:
         session.rollback()
         return errors_response(exc.status, exc.errors)
@@ -182,8 +172,8 @@ def _parse(raw: bytes, kind: str) -> list:
     return body[kind]
 
 
-def _rows(kind: str, items: list, session: Session, caller: FeedCaller) -> list[dict[str, str]]:
-    """The importer's rows for `items`, or 422 naming each row and field that is the wrong shape or out of scope."""
+def _checked(kind: str, items: list) -> list[dict]:
+    """The items, or 422 naming each row and field that is not the shape the OpenAPI document describes."""
     problems: list[dict] = []
     for index, item in enumerate(items):
         problems += _shape_problems(kind, index, item)
@@ -191,21 +181,7 @@ def _rows(kind: str, items: list, session: Session, caller: FeedCaller) -> list[
             break
     if problems:
         raise Rejected(422, problems)
-    # The importer strips values; strip here too, so that the scope check sees the UPN the importer will use.
-    items = [{name: value.strip() if isinstance(value, str) else value for name, value in item.items()}
-             for item in items]
-    on_roll = _pupils_by_upn(session, {item["upn"] for item in items}, full=kind == "pupils")
-    for index, item in enumerate(items):
-        pupil = on_roll.get(item["upn"])
-        if pupil is not None and pupil.school_id != caller.school_id:
-            problems.append(error(f"pupil {item['upn']} is not on the roll of {caller.school_name} "
-                                  f"({caller.school_urn})", index, "upn"))
-    if problems:
-        raise Rejected(422, problems)
-    if kind == "marks":
-        return [{"upn": item["upn"], "school_urn": caller.school_urn, "date": item["date"],
-                 "session": item["session"], "code": item["code"]} for item in items]
-    return [_pupil_row(item, on_roll.get(item["upn"]), caller) for item in items]
+    return items
 
 
 def _shape_problems(kind: str, index: int, item: Any) -> list[dict]:
@@ -240,63 +216,6 @@ def _text_problem(value: Any, limit: int) -> str:
     if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) < 0xE000 for ch in value):
         return "must not contain control characters"
     return ""
-
-
-def _pupils_by_upn(session: Session, upns: set[str], full: bool) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    wanted = sorted(upns)
-    columns = (Pupil,) if full else (Pupil.upn, Pupil.school_id)
-    for start in range(0, len(wanted), UPN_CHUNK):
-        chunk = wanted[start:start + UPN_CHUNK]
-        for row in session.exec(select(*columns).where(Pupil.upn.in_(chunk))):
-            found[row.upn] = row
-    return found
-
-
-def _pupil_row(item: dict, stored: Pupil | None, caller: FeedCaller) -> dict[str, str]:
-    """An importer row: the fields given, and for the rest the stored value (or the default for a joiner)."""
-    row = {"upn": item["upn"], "school_urn": caller.school_urn}
-    for name in (*PUPIL_TEXT_LIMITS, "sen"):
-        if name == "upn":
-            continue
-        if name in item:
-            row[name] = item[name]
-        elif stored is not None:
-            value = getattr(stored, name)
-            row[name] = value.isoformat() if name == "date_of_birth" else value
-        else:
-            row[name] = "none" if name == "sen" else ""
-    for name in PUPIL_BOOLEAN_FIELDS:
-        value = item[name] if name in item else bool(stored and getattr(stored, name))
-        row[name] = "yes" if value else "no"
-    return row
-
-
-def _import(session: Session, caller: FeedCaller, kind: str, rows: list[dict[str, str]]) -> dict:
-    """Write the rows through the importer and run the after-import checks; the response body."""
-    actor = f"api:{caller.token_prefix}"
-    today = clock.today()
-    try:
-        summary = import_records(session, [RecordBatch(source="api", kind=kind, rows=rows, first_line=FIRST_LINE)],
-                                 actor=actor, today=today)
-    except ImportFailed as exc:
-        raise Rejected(422, [_problem_error(p, len(rows)) for p in exc.problems]) from None
-    alerts = after_import(session, summary, today)
-    if kind == "marks":
-        counts = {"marks_added": summary.marks_added, "marks_changed": summary.marks_changed,
-                  "marks_unchanged": summary.marks_unchanged}
-    else:
-        counts = {"pupils_created": summary.pupils_created, "pupils_updated": summary.pupils_updated,
-                  "pupils_unchanged": summary.pupils_unchanged}
-    audit(session, actor, "import", "school", caller.school_urn, {"kind": kind, "rows": len(rows), **counts})
-    return {"accepted": len(rows), **counts, "alerts": list(dict.fromkeys([*summary.alerts, *alerts]))}
-
-
-def _problem_error(problem, count: int) -> dict:
-    row = problem.line - FIRST_LINE if problem.line is not None else None
-    if row is not None and not 0 <= row < count:
-        row = None
-    return error(problem.message, row, problem.field)
 
 
 def _shown(name: str) -> str:

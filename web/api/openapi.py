@@ -4,18 +4,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 from casework.models import SEN_VALUES
+from casework.services.feed import MARK_FIELDS, PUPIL_BOOLEAN_FIELDS, PUPIL_REQUIRED, PUPIL_TEXT_LIMITS
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_ERRORS = 100
 EARLIEST_MARK_DATE = "2000-01-01"  # no live feed sends older marks; year-1 dates would break the measures
 IDEMPOTENCY_KEY_PATTERN = r"[!-~]{1,200}"
-MARK_FIELDS = ("upn", "date", "session", "code")
-PUPIL_REQUIRED = ("upn", "surname", "forename", "date_of_birth")
-PUPIL_TEXT_LIMITS = {
-    "upn": 13, "surname": 100, "forename": 100, "date_of_birth": 10, "year_group": 4,
-    "address_line1": 100, "address_line2": 100, "town": 100, "postcode": 16,
-}
-PUPIL_BOOLEAN_FIELDS = ("fsm", "eal", "social_worker", "looked_after", "young_carer")
 
 _UPN = {"type": "string", "pattern": "^[A-Z][0-9]{11}[0-9A-Z]$", "minLength": 13, "maxLength": 13,
         "description": "Unique Pupil Number (13 characters, check letter first)", "example": "A926212025001"}

@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 rm -f instance/casework.db instance/casework.db-wal instance/casework.db-shm
 .venv/bin/casework init --demo
+export CASEWORK_INSECURE_COOKIES=1  # the demo is served over plain http on this machine
 exec .venv/bin/casework serve --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}"

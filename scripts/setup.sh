@@ -10,3 +10,5 @@ if ! python3 -c "import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# GOV.UK Frontend 6.3 (the version govuk-frontend-jinja 4.1 ports), served from web/static/vendor, never committed
+npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix web/static/vendor govuk-frontend@6.3.0

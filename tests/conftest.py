@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import os
+import uuid
+from contextlib import contextmanager
 from datetime import date
+from typing import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from casework import clock
 from casework.db import get_engine, upgrade
+
+pytest_plugins = ["tests.scenarios"]
 
 
 def _test_url(tmp_path_factory) -> str:
@@ -19,20 +24,43 @@ def _test_url(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
 
-def _reset_postgres(url: str) -> None:
-    engine = get_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+@contextmanager
+def own_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server of `server_url`, dropped afterwards (so concurrent runs never meet)."""
+    name = f"cw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        get_engine(server_url.rsplit("/", 1)[0] + "/" + name).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def fresh_database(folder) -> Iterator[str]:
+    """A database of its own for tests whose code commits: a new PostgreSQL database, or an SQLite file in `folder`."""
+    url = os.environ.get("CASEWORK_TEST_DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        with own_postgres_database(url) as own:
+            yield own
+    else:
+        yield f"sqlite:///{folder / 'fresh.db'}"
 
 
 @pytest.fixture(scope="session")
-def db_url(tmp_path_factory) -> str:
+def db_url(tmp_path_factory) -> Iterator[str]:
     url = _test_url(tmp_path_factory)
     if url.startswith("postgresql"):
-        _reset_postgres(url)
+        with own_postgres_database(url) as own:
+            upgrade(own)
+            yield own
+        return
     upgrade(url)
-    return url
+    yield url
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +96,4 @@ def frozen_clock():
     clock.freeze(date(2026, 11, 23))
     yield
     clock.freeze(None)
+

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, func, text
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from casework.cli import main as cli_main
@@ -19,6 +19,7 @@ from casework.models import ApiToken, AuditLog, FeedRequest, MarkChange, Pupil, 
 from casework.services.tokens import issue_token, revoke_token
 from web import create_app
 
+from .conftest import fresh_database
 from .factories import make_pupil, make_school, make_upn, make_user
 
 PG = os.environ.get("CASEWORK_TEST_DATABASE_URL", "")
@@ -27,25 +28,10 @@ FRIDAY = "2026-11-20"  # the last school day before the frozen clock's Monday 20
 
 @pytest.fixture(scope="module")
 def feed_url(tmp_path_factory):
-    """A database of this module's own (a new PostgreSQL database on PostgreSQL): the feed commits."""
-    created = None
-    if PG.startswith("postgresql"):
-        base = PG.rsplit("/", 1)[0]
-        created = f"cw_api_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{created}"'))
-        admin.dispose()
-        url = f"{base}/{created}"
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'feed.db'}"
-    upgrade(url)
-    yield url
-    if created:
-        admin = create_engine(PG.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{created}" WITH (FORCE)'))
-        admin.dispose()
+    """A database of this module's own: the feed commits."""
+    with fresh_database(tmp_path_factory.mktemp("api")) as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from casework.services.cases import fire
 from casework.services.users import get_user
 
 from .factories import fill_register, make_parent, make_pupil, make_school, make_user
-from .test_cases import ABSENT, HALF_TERM, World, to_notice_to_improve, world  # noqa: F401  (fixture)
+from .scenarios import HALF_TERM, World, to_notice_to_improve
 
 
 def marks_csv(tmp_path, rows: list[tuple], name: str = "marks.csv") -> str:

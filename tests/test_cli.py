@@ -5,14 +5,14 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from stdnum.gb import upn as upn_check
+
+from .conftest import fresh_database
 
 PG = os.environ.get("CASEWORK_TEST_DATABASE_URL", "")
 TODAY = "2026-11-23T09:00:00"
@@ -25,18 +25,9 @@ def make_upn(n: int) -> str:
 
 @pytest.fixture()
 def cli(tmp_path):
-    """Run `casework` in a process against a fresh database (a new PostgreSQL database when testing on PostgreSQL)."""
+    """Run `casework` in a process against a fresh database of its own."""
     env = {**os.environ, "CASEWORK_INSTANCE": str(tmp_path / "instance"), "CASEWORK_STORAGE": str(tmp_path / "files"),
            "CASEWORK_NOW": TODAY}
-    created = None
-    if PG.startswith("postgresql"):
-        created = f"cw_cli_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(PG.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{created}"'))
-        env["CASEWORK_DATABASE_URL"] = PG.rsplit("/", 1)[0] + "/" + created
-    else:
-        env["CASEWORK_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
 
     def run(*args, stdin: str = "", check: int | None = 0):
         proc = subprocess.run([sys.executable, "-m", "casework", *args], input=stdin, capture_output=True, text=True,
@@ -45,13 +36,11 @@ def cli(tmp_path):
             assert proc.returncode == check, f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
         return proc
 
-    run.env, run.dir = env, tmp_path
-    run("init")
-    yield run
-    if created:
-        admin.dispose()
-        with create_engine(PG.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{created}" WITH (FORCE)'))
+    with fresh_database(tmp_path) as url:
+        env["CASEWORK_DATABASE_URL"] = url
+        run.env, run.dir = env, tmp_path
+        run("init")
+        yield run
 
 
 def write(path: Path, header: str, rows: list[str]) -> str:

@@ -46,7 +46,8 @@ def test_sign_in_needs_csrf_and_is_audited(app, engine):
     assert client.get("/home").status_code == 302
     ok = client.post("/sign-in", data={"email": user.email, "password": PASSWORD, "csrf_token": token})
     assert ok.status_code == 302 and ok.headers["Location"].endswith("/home")
-    assert b"Signed in as" in client.get("/home").data
+    assert client.get("/home").headers["Location"].endswith("/worklist"), "an AEO lands on the worklist"
+    assert b"Worklist" in client.get("/worklist").data
     with Session(engine) as session:
         actions = [a.action for a in session.exec(select(AuditLog).where(AuditLog.object_ref == user.email))]
         assert actions.count("login_failed") == 1 and actions.count("login") == 1

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 from flask import Flask, render_template
+from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
 from casework import config
 
 from .extensions import csrf, login_manager
+from .security import configure_security
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, static_folder=None)
+    app = Flask(__name__, static_folder="static")
+    app.view_functions["static"].permission = "public"  # stylesheets and images: GOV.UK Frontend and our own
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, PrefixLoader(
+        {"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})])
     app.config.update(
         SECRET_KEY=config.secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
@@ -18,25 +23,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    configure_security(app)
     csrf.init_app(app)
     login_manager.init_app(app)
 
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .auth import db_session_teardown
+    from .cases import bp as cases_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(cases_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the feed authenticates each request with a bearer token, not a session cookie
     app.teardown_appcontext(db_session_teardown)
-
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-        return response
 
     @app.errorhandler(403)
     def forbidden(_error):

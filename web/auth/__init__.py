@@ -1,22 +1,23 @@
-"""Sign in and sign out."""
+"""Sign in, sign out and change password."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, url_for
-from flask_login import UserMixin, login_user, logout_user
+from flask_login import UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlmodel import Session, select
+from sqlmodel import Session
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Email
+from wtforms.validators import DataRequired, Email, EqualTo
 
 from casework.db import get_engine
 from casework.models import User
-from casework.services.audit import audit
-from casework.services.users import verify_password
+from casework.services.errors import BadInput
+from casework.services.users import MIN_PASSWORD_LENGTH, SignInRefused, change_password, sign_in
 
 from ..extensions import login_manager
 from ..permissions import public, signed_in
 
 bp = Blueprint("auth", __name__)
+WORKLIST_ROLES = ("aeo", "manager", "legal", "school")
 
 
 def db() -> Session:
@@ -57,23 +58,23 @@ def login():
     form = SignInForm()
     error = None
     if form.validate_on_submit():
-        session = db()
-        user = session.exec(select(User).where(User.email == form.email.data.strip().lower())).first()
-        if user and user.active and verify_password(user, form.password.data):
-            audit(session, user.email, "login", "user", user.email)
-            session.commit()
+        try:
+            user = sign_in(db(), form.email.data, form.password.data)
+        except SignInRefused as refused:
+            error = str(refused)
+        db().commit()  # the audit rows and the failure count are kept whether or not sign-in succeeded
+        if error is None:
             login_user(SignedInUser(user))
             return redirect(url_for("auth.home"))
-        audit(session, form.email.data.strip().lower(), "login_failed", "user", form.email.data.strip().lower())
-        session.commit()
-        error = "The email address or password is not right"
     return render_template("auth/sign_in.html", form=form, error=error, title="Sign in")
 
 
 @bp.route("/home")
 @signed_in
 def home():
-    """Any signed-in user: where sign-in lands."""
+    """Any signed-in user: where sign-in lands (the worklist for those who work cases)."""
+    if current_user.role in WORKLIST_ROLES:
+        return redirect(url_for("cases.worklist"))
     return render_template("auth/home.html", title="Your work")
 
 
@@ -84,3 +85,31 @@ def logout():
     logout_user()
     flash("You have signed out.")
     return redirect(url_for("auth.login"))
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password")])
+    new_password = PasswordField("New password", validators=[DataRequired("Enter a new password")])
+    confirm_password = PasswordField("Confirm new password", validators=[
+        DataRequired("Confirm your new password"),
+        EqualTo("new_password", "The new password and its confirmation do not match")])
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@signed_in
+def password():
+    """Any signed-in user: change their own password."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            change_password(db(), current_user.id, form.current_password.data, form.new_password.data)
+        except SignInRefused as refused:
+            form.current_password.errors.append(str(refused))
+        except BadInput as rejected:
+            form.new_password.errors.append(str(rejected))
+        db().commit()  # a wrong current password is a failed sign-in, counted and audited
+        if not form.errors:
+            flash("Your password has been changed")
+            return redirect(url_for("auth.home"))
+    return render_template("auth/change_password.html", form=form, min_length=MIN_PASSWORD_LENGTH,
+                           title="Change your password")

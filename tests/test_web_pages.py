@@ -1,0 +1,201 @@
+"""The worklist, caseload, case page and letter download as signed-in users see them, on committed data."""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from html.parser import HTMLParser
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlmodel import Session, select
+
+import workflows
+from casework.db import get_engine, upgrade
+from casework.models import AuditLog
+from casework.services.cases import fire, open_case
+from web import create_app
+
+from .factories import PASSWORD, fill_register, make_parent, make_pupil, make_school, make_user
+
+AGREE_PLAN = workflows.load().find("agree_action_plan", "consultation").label
+PG = os.environ.get("CASEWORK_TEST_DATABASE_URL", "")
+HALF_TERM = {date(2026, 10, d) for d in range(26, 31)}
+ABSENT = {date(2026, 9, 14): "O", date(2026, 9, 15): "O", date(2026, 9, 16): "G", date(2026, 9, 17): "G",
+          date(2026, 9, 18): "O", date(2026, 9, 21): "U"}
+
+
+@pytest.fixture(scope="module")
+def pages_url(tmp_path_factory):
+    """A database of this module's own (a new PostgreSQL database on PostgreSQL): the pages commit their audit."""
+    created = None
+    if PG.startswith("postgresql"):
+        base = PG.rsplit("/", 1)[0]
+        created = f"cw_pages_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{created}"'))
+        admin.dispose()
+        url = f"{base}/{created}"
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'pages.db'}"
+    upgrade(url)
+    yield url
+    if created:
+        admin = create_engine(PG.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{created}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def app(pages_url, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CASEWORK_DATABASE_URL", pages_url)
+        patch.setenv("CASEWORK_INSTANCE", str(tmp_path_factory.mktemp("instance")))
+        patch.setenv("CASEWORK_STORAGE", str(tmp_path_factory.mktemp("files")))
+        yield create_app({"TESTING": True})
+        get_engine(pages_url).dispose()
+
+
+@dataclass
+class World:
+    ref: str
+    aeo: str
+    school_user: str
+    other_school_user: str
+
+
+@pytest.fixture(scope="module")
+def world(app, pages_url) -> World:
+    """A pupil's case taken to a notice to improve by an AEO, with the users who may and may not see it (committed)."""
+    with Session(get_engine(pages_url), expire_on_commit=False) as session:
+        school = make_school(session, name="Riverside Primary")
+        other = make_school(session, name="Hilltop Primary")
+        pupil = make_pupil(session, school, forename="Ava", surname="Brook")
+        make_parent(session, pupil, forename="Sam", relationship="mother")
+        fill_register(session, pupil, school, date(2026, 9, 3), date(2026, 11, 20), absent=ABSENT, closed=HALF_TERM)
+        aeo = make_user(session, "aeo").email
+        school_user = make_user(session, "school", schools=[school]).email
+        other_school_user = make_user(session, "school", schools=[other]).email
+        ref = open_case(session, pupil.upn, aeo, date(2026, 10, 1)).case.ref
+        fire(session, ref, "start_consultation", aeo, date(2026, 10, 1))
+        fire(session, ref, "agree_action_plan", aeo, date(2026, 10, 2),
+             {"actions": "Morning check-in", "review_on": "2026-10-30"})
+        fire(session, ref, "issue_notice_to_improve", aeo, date(2026, 10, 5), {"improvement_weeks": "3"})
+        session.commit()
+    return World(ref, aeo, school_user, other_school_user)
+
+
+def signed_in(app, email: str):
+    """A test client signed in through the sign-in form."""
+    client = app.test_client()
+    page = client.get("/sign-in").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    response = client.post("/sign-in", data={"email": email, "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302
+    return client
+
+
+class Outline(HTMLParser):
+    """The <h1> count, the first link's target and the text of a page."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.h1s, self.first_link, self.text = 0, None, []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.h1s += tag == "h1"
+        if tag == "a" and self.first_link is None:
+            self.first_link = dict(attrs)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    @property
+    def words(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def page(client, url: str) -> Outline:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    outline = Outline(response.get_data(as_text=True))
+    assert outline.h1s == 1, url
+    assert outline.first_link.get("href") == "#main-content" and "govuk-skip-link" in outline.first_link["class"]
+    return outline
+
+
+def audited(pages_url, email: str, action: str, object_type: str) -> list[str]:
+    with Session(get_engine(pages_url)) as session:
+        return list(session.exec(select(AuditLog.object_ref).where(
+            AuditLog.user_email == email, AuditLog.action == action, AuditLog.object_type == object_type)))
+
+
+def test_worklist_shows_the_overdue_improvement_deadline_and_is_audited(app, world, pages_url):
+    words = page(signed_in(app, world.aeo), "/worklist").words
+    assert f"{world.ref} Improvement period ends 2026-11-02 Overdue" in words
+    assert audited(pages_url, world.aeo, "read", "worklist") == [world.aeo]
+
+
+def test_caseload_lists_the_case_for_its_officer_and_its_school_only(app, world):
+    assert f"{world.ref} Ava Brook Riverside Primary Notice to improve 2026-10-01" in page(
+        signed_in(app, world.aeo), "/cases").words
+    assert world.ref in page(signed_in(app, world.school_user), "/cases").words
+    other = page(signed_in(app, world.other_school_user), "/cases").words
+    assert world.ref not in other and "You have no open cases" in other
+
+
+def test_case_page_shows_state_chronology_letters_and_why_triggers_are_refused(app, world, pages_url):
+    words = page(signed_in(app, world.aeo), f"/cases/{world.ref}").words
+    assert f"Case {world.ref}: Notice to improve" in words
+    assert "Current state" in words and "stateDiagram-v2" in words
+    assert f"2026-10-02 {AGREE_PLAN} {world.aeo} Consultation → Support plan actions: Morning check-in" in words
+    assert re.search(r"Letters .*Notice to improve to C\d+ \(PDF\)", words)
+    assert re.search(r"Not available Refer for prosecution .*the offence period is not given", words)
+    assert world.ref in audited(pages_url, world.aeo, "read", "case")
+
+
+def test_school_users_see_events_without_their_data(app, world):
+    words = page(signed_in(app, world.school_user), f"/cases/{world.ref}").words
+    assert f"Case {world.ref}: Notice to improve" in words and "2026-10-05" in words
+    assert "Morning check-in" not in words and "Penalty notices" not in words
+
+
+def test_a_letter_downloads_as_a_pdf_and_the_export_is_audited(app, world, pages_url):
+    client = signed_in(app, world.aeo)
+    case_page = client.get(f"/cases/{world.ref}").get_data(as_text=True)
+    link = re.search(rf'href="(/cases/{world.ref}/letters/\d+)"', case_page).group(1)
+    response = client.get(link)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/pdf"
+    assert response.headers["Content-Disposition"].startswith("attachment;") and response.data.startswith(b"%PDF")
+    assert f"{world.ref}/{link.rsplit('/', 1)[1]}" in audited(pages_url, world.aeo, "export", "letter")
+
+
+def test_another_schools_user_gets_not_found_for_the_case_and_its_letters(app, world):
+    letter_link = re.search(rf'/cases/{world.ref}/letters/\d+',
+                            signed_in(app, world.aeo).get(f"/cases/{world.ref}").get_data(as_text=True)).group(0)
+    outsider = signed_in(app, world.other_school_user)
+    assert outsider.get(f"/cases/{world.ref}").status_code == 404
+    assert outsider.get(letter_link).status_code == 404
+    assert outsider.get("/cases/CW-2026-99999").status_code == 404
+
+
+def test_pages_need_sign_in_and_a_case_role(app, world):
+    assert app.test_client().get("/worklist").status_code == 302
+    assert app.test_client().get("/static/casework.css").status_code == 200
+
+
+def test_a_school_user_sees_the_case_but_not_the_letters(app, world):
+    """Letters carry parents' addresses (some confidential): the school sees how many, not the PDFs."""
+    insider = signed_in(app, world.school_user)
+    page = insider.get(f"/cases/{world.ref}")
+    assert page.status_code == 200
+    assert b"The local authority holds them" in page.data
+    assert not re.search(rf'/cases/{world.ref}/letters/\d+', page.get_data(as_text=True))
+    aeo_page = signed_in(app, world.aeo).get(f"/cases/{world.ref}").get_data(as_text=True)
+    link = re.search(rf'/cases/{world.ref}/letters/\d+', aeo_page).group(0)
+    assert insider.get(link).status_code == 404

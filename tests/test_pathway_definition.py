@@ -148,3 +148,15 @@ def test_the_database_accepts_exactly_the_definitions_states(session):
     with pytest.raises(IntegrityError):
         session.flush()
     nested.rollback()
+
+
+def test_missing_input_is_reported_apart_from_refusals():
+    facts = Facts(on=date(2026, 1, 5), actor_role="aeo")
+    needs_only = workflows.judge(PATHWAY, "consultation", "agree_action_plan", facts, {})
+    assert needs_only.needs == ("actions", "review_on") and not needs_only.refused_by_guards
+    wrong_role = workflows.judge(PATHWAY, "consultation", "agree_action_plan", Facts(on=date(2026, 1, 5),
+                                                                                     actor_role="legal"), {})
+    assert wrong_role.refused_by_guards
+    given = workflows.judge(PATHWAY, "consultation", "agree_action_plan", facts,
+                            {"actions": "x", "review_on": date(2026, 1, 4)})
+    assert given.needs == () and given.refused_by_guards and "must be after" in given.reasons[0]

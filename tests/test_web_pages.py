@@ -156,6 +156,8 @@ def test_case_page_shows_state_chronology_letters_and_why_triggers_are_refused(a
     assert f"2026-10-02 {AGREE_PLAN} {world.aeo} Consultation → Support plan actions: Morning check-in" in words
     assert re.search(r"Letters .*Notice to improve to C\d+ \(PDF\)", words)
     assert re.search(r"Not available Refer for prosecution .*the offence period is not given", words)
+    assert "Available now Step down to a support plan Needs: reason" in words, "form input is not a refusal"
+    assert "reason is required" not in words
     assert world.ref in audited(pages_url, world.aeo, "read", "case")
 
 

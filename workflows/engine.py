@@ -22,6 +22,12 @@ class Decision:
     allowed: bool
     reasons: tuple[str, ...]
     transition: TransitionDef | None
+    needs: tuple[str, ...] = ()  # required values not given: form input, not a refusal by the law
+
+    @property
+    def refused_by_guards(self) -> bool:
+        """Refused for a reason other than missing input (role, or a guard of the pathway)."""
+        return len(self.reasons) > len(self.needs)
 
     @property
     def label(self) -> str:
@@ -58,10 +64,11 @@ def judge(pathway: Pathway, state: str | None, trigger: str, facts: Facts, data:
     reasons: list[str] = []
     if facts.actor_role not in t.roles:
         reasons.append(f"your role ({facts.actor_role}) may not {t.label.lower()}")
+    needs = [key for key in t.requires if data.get(key) in (None, "")]
     reasons += missing_requirements(t, data)
     for name in t.guards:
         reasons += GUARDS[name](facts, data)
-    return Decision(trigger, not reasons, tuple(reasons), t)
+    return Decision(trigger, not reasons, tuple(reasons), t, tuple(needs))
 
 
 def available(pathway: Pathway, state: str | None, facts: Facts, data: dict | None = None) -> list[Decision]:

@@ -92,6 +92,7 @@ def case_json(session: Session, ref: str, actor_email: str | None = None) -> dic
         "penalty_notices": [pn_json(pn) for pn in pns],
         "deadlines": [{"kind": d.kind, "due_on": d.due_on.isoformat(), "raised": d.raised_at is not None}
                       for d in deadlines],
-        "triggers": [{"trigger": d.trigger, "allowed": d.allowed, "reasons": list(d.reasons)} for d in judged],
+        "triggers": [{"trigger": d.trigger, "allowed": d.allowed, "reasons": list(d.reasons), "needs": list(d.needs),
+                      "refused_by_guards": d.refused_by_guards} for d in judged],
         "chronology_intact": not chronology.verify(session, case),
     }

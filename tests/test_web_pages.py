@@ -1,15 +1,12 @@
 """The worklist, caseload, case page and letter download as signed-in users see them, on committed data."""
 from __future__ import annotations
 
-import os
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 import workflows
@@ -18,36 +15,19 @@ from casework.models import AuditLog
 from casework.services.cases import fire, open_case
 from web import create_app
 
+from .conftest import fresh_database
 from .factories import PASSWORD, fill_register, make_parent, make_pupil, make_school, make_user
+from .scenarios import ABSENT, HALF_TERM
 
 AGREE_PLAN = workflows.load().find("agree_action_plan", "consultation").label
-PG = os.environ.get("CASEWORK_TEST_DATABASE_URL", "")
-HALF_TERM = {date(2026, 10, d) for d in range(26, 31)}
-ABSENT = {date(2026, 9, 14): "O", date(2026, 9, 15): "O", date(2026, 9, 16): "G", date(2026, 9, 17): "G",
-          date(2026, 9, 18): "O", date(2026, 9, 21): "U"}
 
 
 @pytest.fixture(scope="module")
 def pages_url(tmp_path_factory):
-    """A database of this module's own (a new PostgreSQL database on PostgreSQL): the pages commit their audit."""
-    created = None
-    if PG.startswith("postgresql"):
-        base = PG.rsplit("/", 1)[0]
-        created = f"cw_pages_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{created}"'))
-        admin.dispose()
-        url = f"{base}/{created}"
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'pages.db'}"
-    upgrade(url)
-    yield url
-    if created:
-        admin = create_engine(PG.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{created}" WITH (FORCE)'))
-        admin.dispose()
+    """A database of this module's own: the pages commit their audit."""
+    with fresh_database(tmp_path_factory.mktemp("pages")) as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +181,58 @@ def test_a_school_user_sees_the_case_but_not_the_letters(app, world):
     aeo_page = signed_in(app, world.aeo).get(f"/cases/{world.ref}").get_data(as_text=True)
     link = re.search(rf'/cases/{world.ref}/letters/\d+', aeo_page).group(0)
     assert insider.get(link).status_code == 404
+
+
+ANONYMOUS, SIGNED_IN_ELSEWHERE = "anonymous", "signed in"
+CASE_PAGES = ("/worklist", "/cases", "/cases/{ref}", "/cases/{ref}/letters/{letter}")
+EXPECTED = {  # who → route → status (GET unless the route only takes POST); school_a is the case's school
+    "anonymous": {"/home": 302, "/account/password": 302, "/worklist": 302, "/cases": 302, "/cases/{ref}": 302,
+                  "/cases/{ref}/letters/{letter}": 302, "/api/v1/school": 401},
+    "admin": {"/home": 200, "/account/password": 200, "/worklist": 403, "/cases": 403, "/cases/{ref}": 403,
+              "/cases/{ref}/letters/{letter}": 403, "/api/v1/school": 401},
+    "aeo": {"/home": 302, "/account/password": 200, "/worklist": 200, "/cases": 200, "/cases/{ref}": 200,
+            "/cases/{ref}/letters/{letter}": 200, "/api/v1/school": 401},
+    "manager": {"/home": 302, "/account/password": 200, "/worklist": 200, "/cases": 200, "/cases/{ref}": 200,
+                "/cases/{ref}/letters/{letter}": 200, "/api/v1/school": 401},
+    "legal": {"/home": 302, "/account/password": 200, "/worklist": 200, "/cases": 200, "/cases/{ref}": 200,
+              "/cases/{ref}/letters/{letter}": 200, "/api/v1/school": 401},
+    "school_a": {"/home": 302, "/account/password": 200, "/worklist": 200, "/cases": 200, "/cases/{ref}": 200,
+                 "/cases/{ref}/letters/{letter}": 404, "/api/v1/school": 401},
+    "school_b": {"/home": 302, "/account/password": 200, "/worklist": 200, "/cases": 200, "/cases/{ref}": 404,
+                 "/cases/{ref}/letters/{letter}": 404, "/api/v1/school": 401},
+}
+PUBLIC = {"/": 200, "/sign-in": 200, "/api/openapi.json": 200, "/static/casework.css": 200}
+POST_ONLY = {"/sign-out", "/api/v1/marks", "/api/v1/pupils"}
+
+
+def test_every_route_is_in_the_access_matrix(app):
+    """A new route must be given its expected answer for every role here before it can pass."""
+    covered = set(PUBLIC) | set(EXPECTED["aeo"]) | POST_ONLY
+    routes = {rule.rule.replace("<ref>", "{ref}").replace("<int:letter_id>", "{letter}")
+              .replace("<path:filename>", "casework.css") for rule in app.url_map.iter_rules()}
+    assert routes - covered == set()
+
+
+def test_access_matrix_every_route_every_role_and_school_a_against_b(app, world, pages_url):
+    """0 leaks: each role gets exactly the answer it should on every route, and school B never sees school A's case."""
+    with Session(get_engine(pages_url), expire_on_commit=False) as session:
+        users = {role: make_user(session, role).email for role in ("admin", "manager", "legal")}
+        session.commit()
+    users.update({"aeo": world.aeo, "school_a": world.school_user, "school_b": world.other_school_user})
+    aeo_case = signed_in(app, world.aeo).get(f"/cases/{world.ref}").get_data(as_text=True)
+    letter = re.search(rf"/cases/{world.ref}/letters/(\d+)", aeo_case).group(1)
+    anonymous = app.test_client()
+    for url, status in PUBLIC.items():
+        assert anonymous.get(url).status_code == status, url
+    answers = {}
+    for who, expected in EXPECTED.items():
+        client = anonymous if who == "anonymous" else signed_in(app, users[who])
+        for route in expected:
+            answers[who, route] = client.get(route.format(ref=world.ref, letter=letter)).status_code
+    wrong = {key: (answers[key], EXPECTED[key[0]][key[1]]) for key in answers if answers[key] != EXPECTED[key[0]][key[1]]}
+    assert wrong == {}, wrong
+    school_b_caseload = signed_in(app, world.other_school_user).get("/cases").get_data(as_text=True)
+    assert world.ref not in school_b_caseload
+    for route in POST_ONLY - {"/sign-out"}:
+        assert anonymous.post(route, json={}).status_code == 401, route
+    assert anonymous.post("/sign-out").status_code == 400, "a form posted without its CSRF token is refused"

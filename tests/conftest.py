@@ -51,6 +51,19 @@ def fresh_database(folder) -> Iterator[str]:
         yield f"sqlite:///{folder / 'fresh.db'}"
 
 
+@contextmanager
+def web_app_on(url: str, folders):
+    """The Flask app on the database at `url`, with an instance folder and file storage of its own."""
+    from web import create_app
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CASEWORK_DATABASE_URL", url)
+        patch.setenv("CASEWORK_INSTANCE", str(folders.mktemp("instance")))
+        patch.setenv("CASEWORK_STORAGE", str(folders.mktemp("files")))
+        yield create_app({"TESTING": True})
+        get_engine(url).dispose()
+
+
 @pytest.fixture(scope="session")
 def db_url(tmp_path_factory) -> Iterator[str]:
     url = _test_url(tmp_path_factory)

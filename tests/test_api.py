@@ -17,9 +17,8 @@ from casework.cli import main as cli_main
 from casework.db import get_engine, upgrade
 from casework.models import ApiToken, AuditLog, FeedRequest, MarkChange, Pupil, RegisterYear
 from casework.services.tokens import issue_token, revoke_token
-from web import create_app
 
-from .conftest import fresh_database
+from .conftest import fresh_database, web_app_on
 from .factories import make_pupil, make_school, make_upn, make_user
 
 PG = os.environ.get("CASEWORK_TEST_DATABASE_URL", "")
@@ -36,11 +35,8 @@ def feed_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(feed_url, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CASEWORK_DATABASE_URL", feed_url)
-        patch.setenv("CASEWORK_INSTANCE", str(tmp_path_factory.mktemp("instance")))
-        yield create_app({"TESTING": True})
-        get_engine(feed_url).dispose()
+    with web_app_on(feed_url, tmp_path_factory) as app:
+        yield app
 
 
 @pytest.fixture()

@@ -13,9 +13,8 @@ import workflows
 from casework.db import get_engine, upgrade
 from casework.models import AuditLog
 from casework.services.cases import fire, open_case
-from web import create_app
 
-from .conftest import fresh_database
+from .conftest import fresh_database, web_app_on
 from .factories import PASSWORD, fill_register, make_parent, make_pupil, make_school, make_user
 from .scenarios import ABSENT, HALF_TERM
 
@@ -32,12 +31,8 @@ def pages_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(pages_url, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CASEWORK_DATABASE_URL", pages_url)
-        patch.setenv("CASEWORK_INSTANCE", str(tmp_path_factory.mktemp("instance")))
-        patch.setenv("CASEWORK_STORAGE", str(tmp_path_factory.mktemp("files")))
-        yield create_app({"TESTING": True})
-        get_engine(pages_url).dispose()
+    with web_app_on(pages_url, tmp_path_factory) as app:
+        yield app
 
 
 @dataclass

@@ -48,9 +48,11 @@ def _flag(result: dict, key: str) -> bool:
 
 
 def _open_alert_keys(session: Session, pupil_ids, kinds) -> set[tuple[int, str]]:
-    rows = session.exec(select(Alert.pupil_id, Alert.kind).where(
-        Alert.pupil_id.in_(pupil_ids), Alert.kind.in_(kinds), Alert.resolved_at.is_(None))).all()
-    return set(rows)
+    ids, found = sorted(pupil_ids), set()
+    for start in range(0, len(ids), CHUNK):
+        found.update(session.exec(select(Alert.pupil_id, Alert.kind).where(
+            Alert.pupil_id.in_(ids[start:start + CHUNK]), Alert.kind.in_(kinds), Alert.resolved_at.is_(None))).all())
+    return found
 
 
 def _snapshots(session: Session, pupil_ids: list[int]) -> dict[int, tuple]:

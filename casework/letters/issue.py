@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from decimal import Decimal
 
 from sqlmodel import Session, select
 
 from workflows.definition import Pathway, TransitionDef
 
 from .. import clock
-from ..models import Case, CaseEvent, Contact, Deadline, Letter, Payment, PenaltyNotice, User
+from ..models import Case, CaseEvent, Contact, Deadline, Letter, PenaltyNotice, User
 from ..register import codes, measures
-from ..services.facts import CaseContext, Parent
+from ..services.facts import CaseContext, Parent, paid_total
 from ..services.settings import authority_settings
 from . import render, storage
 
@@ -61,8 +60,7 @@ def _recipients(t_kind_to: str, ctx: CaseContext, pns: list[PenaltyNotice], sess
 
 
 def _attendance(ctx: CaseContext, on: date, start: date | None, end: date | None) -> dict:
-    urn = ctx.school.urn if ctx.school else ""
-    m = measures.pupil_measures(ctx.segments, on, urn)
+    m = ctx.measures(on)
     if start is None or end is None:
         window = m["pn_threshold"]
         start = date.fromisoformat(window["window_start"]) if window["window_start"] else on
@@ -143,8 +141,7 @@ def build_context(session: Session, pathway: Pathway, kind: str, case: Case, ctx
                "for the whole improvement period",
         }
     if pn is not None:
-        paid = sum((p.amount for p in session.exec(select(Payment).where(Payment.penalty_notice_id == pn.id))),
-                   Decimal("0.00"))
+        paid = paid_total(session, pn)
         context["pn"] = {
             "ref": pn.ref, "issued_on": pn.issued_on, "offence_start": pn.offence_start,
             "offence_end": pn.offence_end, "receipt_on": pn.receipt_on, "reduced_until": pn.reduced_until,

@@ -261,8 +261,7 @@ def _record_payment(session, pathway, case, ctx, facts, user, on, data, notes) -
     session.add(Payment(penalty_notice_id=pn.id, paid_on=on, amount=data["amount"], recorded_at=clock.now(),
                         recorded_by=user.email))
     session.flush()
-    total = sum((p.amount for p in session.exec(select(Payment).where(Payment.penalty_notice_id == pn.id))),
-                Decimal("0.00"))
+    total = facts_mod.paid_total(session, pn)
     due = amount_due_on(pn, on)
     in_time = pn.pay_by is None or on <= pn.pay_by
     if total >= due and in_time and pn.status in ("issued", "unpaid"):
@@ -283,8 +282,7 @@ def _withdraw(session, pathway, case, ctx, facts, user, on, data, notes) -> list
     pn.status, pn.withdrawn_on, pn.withdrawal_ground = "withdrawn", on, data["ground"]
     session.add(pn)
     _finish_deadlines(session, case, {"pn_reduced_period_ends", "pn_payment_period_ends"}, pn.id)
-    paid = sum((p.amount for p in session.exec(select(Payment).where(Payment.penalty_notice_id == pn.id))),
-               Decimal("0.00"))
+    paid = facts_mod.paid_total(session, pn)
     if paid > 0:
         session.add(Deadline(case_id=case.id, kind="refund_due", due_on=on + timedelta(days=14), penalty_notice_id=pn.id,
                              note=f"refund £{paid} paid on {pn.ref}"))

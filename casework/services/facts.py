@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import calendar as _cal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -60,6 +60,12 @@ def pupil_penalty_notices(session: Session, pupil: Pupil) -> list[tuple[PenaltyN
     return [(pn, Decimal(total or 0).quantize(Decimal("0.01"))) for pn, total in rows]
 
 
+def paid_total(session: Session, pn: PenaltyNotice) -> Decimal:
+    """Everything paid on one penalty notice so far."""
+    return sum((p.amount for p in session.exec(select(Payment).where(Payment.penalty_notice_id == pn.id))),
+               Decimal("0.00"))
+
+
 def counting_pns(pns: list[PenaltyNotice], contact_id: int, on: date, years: int) -> list[PenaltyNotice]:
     """PNs that count towards the limit: this parent, issued in the `years` years ending on `on`, not withdrawn."""
     since = date(on.year - years, on.month, on.day if (on.month, on.day) != (2, 29) else 28)
@@ -82,6 +88,13 @@ class CaseContext:
     segments: list[Segment]
     parents: list[Parent]
     pns: list[tuple[PenaltyNotice, Decimal]]
+    _measures: dict = field(default_factory=dict)
+
+    def measures(self, on: date) -> dict:
+        """The pupil's measures as of `on`, computed once however many triggers and letters ask."""
+        if on not in self._measures:
+            self._measures[on] = measures.pupil_measures(self.segments, on, self.school.urn if self.school else "")
+        return self._measures[on]
 
 
 def load_context(session: Session, pupil: Pupil) -> CaseContext:
@@ -96,7 +109,7 @@ def offence_period(t: TransitionDef | None, case: Case | None, ctx: CaseContext,
     if data.get("offence_start") or data.get("offence_end"):
         return data.get("offence_start"), data.get("offence_end")
     if t is not None and t.trigger == "issue_penalty_notice":
-        window = measures.pupil_measures(ctx.segments, on, ctx.school.urn if ctx.school else "")["pn_threshold"]
+        window = ctx.measures(on)["pn_threshold"]
         if window["window_start"]:
             return date.fromisoformat(window["window_start"]), min(date.fromisoformat(window["window_end"]), on)
         return None, None
@@ -121,8 +134,7 @@ def build(session: Session, pathway: Pathway, *, user: User, actor_has_pupil: bo
             select(Deadline.due_on).where(Deadline.case_id == case.id, Deadline.kind == "improvement_period_ends")
             .order_by(Deadline.id.desc())).first()
 
-    urn = ctx.school.urn if ctx.school else ""
-    now_threshold = measures.pupil_measures(ctx.segments, on, urn)["pn_threshold"] if ctx.segments else None
+    now_threshold = ctx.measures(on)["pn_threshold"] if ctx.segments else None
     threshold_now = None
     if now_threshold and now_threshold["window_start"]:
         threshold_now = Threshold(now_threshold["met"], date.fromisoformat(now_threshold["window_start"]),

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from casework import clock
 from casework.db import get_engine, upgrade
 
-pytest_plugins = ["tests.scenarios"]
+pytest_plugins = ["tests.scenarios", "tests.web_support"]
 
 
 def _test_url(tmp_path_factory) -> str:

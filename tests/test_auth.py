@@ -17,6 +17,7 @@ from web import create_app
 from web.security import configure_security
 
 from .factories import PASSWORD, make_user
+from .web_support import error_summary
 
 NINE = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # the frozen clock
 NEW_PASSWORD = "a much longer passphrase"
@@ -174,7 +175,7 @@ def test_a_refused_change_is_shown_in_the_error_summary_and_at_the_field(app, us
                                                   "confirm_password": confirm, "csrf_token": token})
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert f'<li><a href="#{field}">{message}</a></li>' in html
+    assert (f"#{field}", message) in error_summary(html)
     assert f'id="{field}-error"><span class="govuk-visually-hidden">Error:</span> {message}</p>' in html
     with Session(engine) as session:
         stored = session.get(User, user.id)

@@ -27,14 +27,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
+    from . import admin, cases, dashboard, legal, pupils, schools
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .auth import db_session_teardown
-    from .cases import bp as cases_bp
+    from .ui import install as install_ui
 
     app.register_blueprint(auth_bp)
-    app.register_blueprint(cases_bp)
+    for area in (cases, pupils, schools, legal, dashboard, admin):
+        app.register_blueprint(area.bp)
     app.register_blueprint(api_bp)
+    install_ui(app)
     csrf.exempt(api_bp)  # the feed authenticates each request with a bearer token, not a session cookie
     app.teardown_appcontext(db_session_teardown)
 

@@ -62,11 +62,12 @@ def login():
             user = sign_in(db(), form.email.data, form.password.data)
         except SignInRefused as refused:
             error = str(refused)
+            form.form_errors.append(error)
         db().commit()  # the audit rows and the failure count are kept whether or not sign-in succeeded
         if error is None:
             login_user(SignedInUser(user))
             return redirect(url_for("auth.home"))
-    return render_template("auth/sign_in.html", form=form, error=error, title="Sign in")
+    return render_template("auth/sign_in.html", form=form, title="Sign in")
 
 
 @bp.route("/home")

@@ -1,0 +1,75 @@
+"""What every page's template can use: the navigation for the signed-in role and GOV.UK error summaries for forms."""
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_login import current_user
+
+# role → the service navigation, in order: (endpoint, text, endpoints that mark the item as the current one).
+# An endpoint the application does not (yet) have is left out, so an area can land on its own.
+NAVIGATION: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
+    "school": [
+        ("schools.pupils", "Pupils", ("schools.pupils", "pupils.show", "pupils.family")),
+        ("schools.cases", "Cases", ("schools.cases", "cases.case_page")),
+        ("schools.new_concern", "Raise a concern", ("schools.new_concern",)),
+    ],
+    "aeo": [
+        ("cases.worklist", "Worklist", ("cases.worklist",)),
+        ("cases.caseload", "Caseload", ("cases.caseload", "cases.case_page", "cases.trigger")),
+        ("pupils.search", "Pupils", ("pupils.search", "pupils.show", "pupils.family")),
+    ],
+    "legal": [
+        ("legal.prosecutions", "Prosecutions", ("legal.prosecutions", "cases.case_page", "cases.trigger")),
+        ("cases.worklist", "Worklist", ("cases.worklist",)),
+        ("pupils.search", "Pupils", ("pupils.search", "pupils.show", "pupils.family")),
+    ],
+    "manager": [
+        ("dashboard.overview", "Dashboard", ("dashboard.overview", "dashboard.absence")),
+        ("dashboard.allocation", "Allocation", ("dashboard.allocation",)),
+        ("cases.worklist", "Worklist", ("cases.worklist",)),
+        ("cases.caseload", "Caseload", ("cases.caseload", "cases.case_page", "cases.trigger")),
+        ("pupils.search", "Pupils", ("pupils.search", "pupils.show", "pupils.family")),
+    ],
+    "admin": [
+        ("admin.users", "Users", ("admin.users", "admin.user", "admin.new_user")),
+        ("admin.schools", "Schools", ("admin.schools", "admin.school")),
+        ("admin.tokens", "Feed tokens", ("admin.tokens",)),
+        ("admin.settings", "Authority settings", ("admin.settings",)),
+    ],
+}
+
+
+def navigation() -> list[dict]:
+    """The signed-in user's service navigation items (govukServiceNavigation's `navigation`)."""
+    from flask import current_app, url_for
+
+    if not current_user.is_authenticated:
+        return []
+    return [{"href": url_for(endpoint), "text": text, "active": request.endpoint in active}
+            for endpoint, text, active in NAVIGATION.get(current_user.role, [])
+            if endpoint in current_app.view_functions]
+
+
+def error_summary(form, order: list[str] | None = None) -> list[dict]:
+    """govukErrorSummary's `errorList` for a WTForms form: each message linked to its field's id.
+
+    A form-level error (not tied to a field) can be added as `form.form_errors`; it links to the form's first field.
+    `order` lists field names in page order when that differs from the form's declaration order.
+    """
+    items = []
+    names = order or [field.name for field in form]
+    first = next((name for name in names if name != "csrf_token"), "")
+    for message in getattr(form, "form_errors", []):
+        items.append({"text": message, "href": f"#{first}"})
+    for name in names:
+        field = form[name] if name in form else None
+        for message in (field.errors if field is not None else []):
+            if isinstance(message, dict):  # FormField / FieldList errors: flatten
+                for sub, messages in message.items():
+                    items.extend({"text": m, "href": f"#{name}-{sub}"} for m in messages)
+            else:
+                items.append({"text": message, "href": f"#{field.id}"})
+    return items
+
+
+def install(app: Flask) -> None:
+    app.jinja_env.globals.update(navigation=navigation, error_summary=error_summary)

@@ -230,7 +230,7 @@ def _utc(value: datetime) -> datetime:
 
 def worklist(session: Session, user, today: date | None = None) -> dict:
     """What a user should act on: deadlines due or overdue, open alerts, unpaid PNs awaiting a decision."""
-    from .services.users import school_ids  # services import checks; read the scope lazily
+    from .services.scope import school_ids  # services import checks; read the scope lazily
 
     today = today or clock.today()
     open_states = workflows.load().open_states

@@ -113,7 +113,8 @@ def cmd_import(args) -> int:
 
 def cmd_triggers(args) -> int:
     from .register.measures import measures_for_all
-    from .services.users import get_user, school_ids
+    from .services.scope import school_ids
+    from .services.users import get_user
     from .models import School
     from sqlmodel import select
 
@@ -158,7 +159,7 @@ def cmd_explain(args) -> int:
         if pupil is None:
             raise BadInput(f"upn {args.upn}: no such pupil")
         if args.actor:
-            from .services.cases import can_see_pupil
+            from .services.scope import can_see_pupil
             from .services.users import get_user
 
             if not can_see_pupil(session, get_user(session, args.actor), pupil):

@@ -22,7 +22,8 @@ from ..register import calendar, measures
 from . import facts as facts_mod
 from .audit import audit
 from .errors import BadInput, Blocked, PermissionDenied, StaleCase
-from .users import get_user, school_ids
+from .scope import can_see_pupil
+from .users import get_user
 
 DEFAULT_PATHWAY = "england-2024"
 STAGE_DEADLINES = {"consultation_due", "plan_review_due", "contract_review_due", "improvement_period_ends"}
@@ -41,13 +42,6 @@ def next_ref(session: Session, prefix: str, year: int) -> str:
     session.add(counter)
     session.flush()
     return f"{prefix}-{year}-{counter.value:05d}"
-
-
-def can_see_pupil(session: Session, user: User, pupil: Pupil) -> bool:
-    """School users see only pupils on their own schools' rolls; LA staff see every pupil."""
-    if user.role != "school":
-        return True
-    return pupil.school_id in school_ids(session, user)
 
 
 def _require_role(user: User, roles: tuple[str, ...], what: str) -> None:

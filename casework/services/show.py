@@ -12,7 +12,8 @@ from .. import chronology, clock
 from ..models import Case, CaseEvent, Contact, Deadline, Letter, Payment, PenaltyNotice, Pupil, School, User
 from . import facts as facts_mod
 from .audit import audit
-from .cases import amount_due_on, can_see_pupil
+from .cases import amount_due_on
+from .scope import can_see_pupil
 from .errors import BadInput, PermissionDenied
 from .users import get_user
 

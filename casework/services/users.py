@@ -92,11 +92,6 @@ def get_user(session: Session, email: str) -> User:
     return user
 
 
-def school_ids(session: Session, user: User) -> set[int]:
-    """The schools a school user is scoped to (the one place school scope is read)."""
-    return set(session.exec(select(UserSchool.school_id).where(UserSchool.user_id == user.id)).all())
-
-
 def sign_in(session: Session, email: str, password: str) -> User:
     """The active user with this email and password; SignInRefused (or AccountLocked) otherwise, audited either way."""
     email = email.strip().lower()

@@ -17,7 +17,8 @@ from casework.models import Case, Deadline, Letter, Pupil, School, User
 from casework.services.audit import audit
 from casework.services.errors import BadInput, PermissionDenied
 from casework.services.show import case_json
-from casework.services.users import get_user, school_ids
+from casework.services.scope import pupil_scope
+from casework.services.users import get_user
 
 from ..auth import db
 from ..permissions import roles
@@ -53,8 +54,7 @@ def caseload_page(session: Session, user: User, page: int) -> tuple[list, bool]:
         query = query.where(Case.state.in_(pathway.open_states))
     if user.role == "aeo":
         query = query.where(Case.officer_id == user.id)
-    elif user.role == "school":
-        query = query.where(Pupil.school_id.in_(school_ids(session, user)))
+    query = query.where(pupil_scope(session, user))
     rows = session.exec(query.order_by(Case.opened_on.desc(), Case.ref.desc())
                         .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE

@@ -16,6 +16,7 @@ NAVIGATION: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         ("cases.worklist", "Worklist", ("cases.worklist",)),
         ("cases.caseload", "Caseload", ("cases.caseload", "cases.case_page", "cases.trigger")),
         ("pupils.search", "Pupils", ("pupils.search", "pupils.show", "pupils.family")),
+        ("letters.runs", "Print runs", ("letters.runs", "letters.run")),
     ],
     "legal": [
         ("legal.prosecutions", "Prosecutions", ("legal.prosecutions", "cases.case_page", "cases.trigger")),
@@ -28,6 +29,7 @@ NAVIGATION: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         ("cases.worklist", "Worklist", ("cases.worklist",)),
         ("cases.caseload", "Caseload", ("cases.caseload", "cases.case_page", "cases.trigger")),
         ("pupils.search", "Pupils", ("pupils.search", "pupils.show", "pupils.family")),
+        ("letters.runs", "Print runs", ("letters.runs", "letters.run")),
     ],
     "admin": [
         ("admin.users", "Users", ("admin.users", "admin.user", "admin.new_user")),

@@ -27,14 +27,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import admin, cases, dashboard, legal, letters, pupils, schools
+    from . import admin, cases, dashboard, legal, letters, pupils, requests, schools
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .auth import db_session_teardown
     from .ui import install as install_ui
 
     app.register_blueprint(auth_bp)
-    for area in (cases, pupils, schools, legal, dashboard, letters, admin):
+    for area in (cases, pupils, schools, requests, legal, dashboard, letters, admin):
         app.register_blueprint(area.bp)
     app.register_blueprint(api_bp)
     install_ui(app)

@@ -1,18 +1,25 @@
 """The Flask application: the factory only wires configuration, extensions, blueprints and error handlers."""
 from __future__ import annotations
 
-from flask import Flask, render_template
+from pathlib import Path
+
+from flask import Flask, render_template, send_from_directory
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
 from casework import config
 
 from .extensions import csrf, login_manager
+from .permissions import public
 from .security import configure_security
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder="static")
     app.view_functions["static"].permission = "public"  # stylesheets and images: GOV.UK Frontend and our own
+    # GOV.UK Frontend's stylesheet asks for its fonts and images under /assets/
+    govuk_assets = Path(app.static_folder) / "vendor" / "node_modules" / "govuk-frontend" / "dist" / "govuk" / "assets"
+    app.add_url_rule("/assets/<path:filename>", "assets", public(
+        lambda filename: send_from_directory(govuk_assets, filename, max_age=86400)))
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PrefixLoader(
         {"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})])
     app.config.update(

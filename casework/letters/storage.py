@@ -1,4 +1,5 @@
-"""Content-addressed storage for issued PDFs: `<sha[:2]>/<sha>.pdf` under `casework.config.storage_dir()`.
+"""Content-addressed storage for issued PDFs (and the letterhead logo, letter template sets and print runs):
+`<sha[:2]>/<sha><suffix>` under `casework.config.storage_dir()`, `.pdf` unless another suffix is given.
 
 A stored file is never changed: the same SHA-256 means the same bytes, so storing again is a no-op, and a file
 whose bytes no longer match its name is reported rather than silently replaced.
@@ -29,10 +30,10 @@ def _resolve(path: str) -> Path:
     return full
 
 
-def store(data: bytes) -> tuple[str, str]:
+def store(data: bytes, suffix: str = ".pdf") -> tuple[str, str]:
     """Write `data` once; returns (sha256 hex, path relative to the store)."""
     sha = _sha256(data)
-    relative = f"{sha[:2]}/{sha}.pdf"
+    relative = f"{sha[:2]}/{sha}{suffix}"
     target = _resolve(relative)
     if target.exists():
         if _sha256(target.read_bytes()) != sha:
@@ -65,6 +66,14 @@ def load(path: str) -> bytes:
     if not full.is_file():
         raise StorageError(f"no stored file at {path!r}")
     return full.read_bytes()
+
+
+def load_verified(path: str, sha256: str) -> bytes:
+    """The bytes stored at `path`, which must still have this SHA-256."""
+    data = load(path)
+    if _sha256(data) != sha256.lower():
+        raise StorageError(f"{path} no longer matches its SHA-256: the stored file has been altered")
+    return data
 
 
 def verify(path: str, sha256: str) -> bool:

@@ -11,6 +11,7 @@ from .. import clock
 from ..models import ApiToken, School
 from .audit import audit
 from .errors import BadInput
+from .users import earlier_request
 
 TOKEN_PREFIX = "cwf_"
 PREFIX_LENGTH = 12  # "cwf_" and 8 characters: enough to tell tokens apart in lists and audit rows
@@ -33,8 +34,12 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue_token(session: Session, school_urn: str, actor: str, label: str = "") -> tuple[ApiToken, str]:
-    """A new token for the school's MIS: the stored row and the token itself (shown once, never stored)."""
+def issue_token(session: Session, school_urn: str, actor: str, label: str = "",
+                request_id: str = "") -> tuple[ApiToken, str]:
+    """A new token for the school's MIS: the stored row and the token itself (shown once, never stored).
+
+    With a form's one-time `request_id`, a repeat of the same post raises RepeatedRequest and issues nothing."""
+    earlier_request(session, actor, "api_token", request_id)
     school = session.exec(select(School).where(School.urn == school_urn)).first()
     if school is None:
         raise BadInput(f"school {school_urn}: unknown school")
@@ -47,7 +52,8 @@ def issue_token(session: Session, school_urn: str, actor: str, label: str = "") 
                    created_at=clock.now(), created_by=actor)
     session.add(row)
     session.flush()
-    audit(session, actor, "create", "api_token", prefix, {"school": school.urn, "label": row.label})
+    audit(session, actor, "create", "api_token", prefix,
+          {"school": school.urn, "label": row.label, **({"request": request_id} if request_id else {})})
     return row, token
 
 
@@ -71,12 +77,24 @@ def revoke_token(session: Session, prefix: str, actor: str) -> ApiToken:
 
 def list_tokens(session: Session, school_urn: str | None = None) -> list[tuple[ApiToken, School]]:
     """Every token (or one school's), oldest first, with its school."""
-    query = select(ApiToken, School).join(School, School.id == ApiToken.school_id).order_by(ApiToken.id)
+    return list(session.exec(_tokens_query(session, school_urn).order_by(ApiToken.id)).all())
+
+
+def token_page(session: Session, school_urn: str | None = None, *, page: int = 1,
+               page_size: int = 50) -> tuple[list[tuple[ApiToken, School]], bool]:
+    """One page of the tokens (or one school's), newest first, with their schools; and whether another page follows."""
+    rows = session.exec(_tokens_query(session, school_urn).order_by(ApiToken.id.desc())
+                        .offset((page - 1) * page_size).limit(page_size + 1)).all()
+    return list(rows[:page_size]), len(rows) > page_size
+
+
+def _tokens_query(session: Session, school_urn: str | None):
+    query = select(ApiToken, School).join(School, School.id == ApiToken.school_id)
     if school_urn:
         if session.exec(select(School.id).where(School.urn == school_urn)).first() is None:
             raise BadInput(f"school {school_urn}: unknown school")
         query = query.where(School.urn == school_urn)
-    return list(session.exec(query).all())
+    return query
 
 
 def authenticate(session: Session, presented: str | None) -> FeedCaller | None:

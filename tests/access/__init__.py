@@ -15,7 +15,10 @@ import re
 from sqlmodel import Session, select
 
 WHO = ("anonymous", "admin", "aeo", "manager", "legal", "school_a", "school_b")
-PUBLIC = {"/": 200, "/sign-in": 200, "/api/openapi.json": 200, "/static/{filename}": 200}
+PUBLIC = {"/": 200, "/sign-in": 200, "/api/openapi.json": 200, "/static/{filename}": 200,
+          "/assets/{filename}": 200}
+FILES = {"/static/{filename}": "/static/casework.css",  # a real file behind each static route
+         "/assets/{filename}": "/assets/fonts/bold-b542beb274-v2.woff2"}
 
 
 def pattern(rule: str) -> str:
@@ -43,7 +46,7 @@ def params(app, world, url: str) -> dict:
     from casework.db import get_engine
     from casework.models import Letter
 
-    values = {"ref": world.ref, "pupil_id": world.pupil_id, "school_id": world.school_id, "filename": "casework.css"}
+    values = {"ref": world.ref, "pupil_id": world.pupil_id, "school_id": world.school_id}
     with Session(get_engine(url), expire_on_commit=False) as session:
         values["letter_id"] = session.exec(select(Letter.id).order_by(Letter.id)).first()
         for area in _areas():

@@ -70,6 +70,7 @@ class Journey:
     def check(self, label: str | None = None):
         """Run axe on the current page (0 serious or critical violations) and save a screenshot."""
         page = self.page
+        page.wait_for_load_state("load")
         assert page.locator("h1").count() == 1, f"{page.url}: one h1"
         page.add_script_tag(path=str(AXE))
         result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
@@ -87,7 +88,8 @@ class Journey:
         self.open("/sign-in")
         self.page.get_by_label("Email address").fill(email)
         self.page.get_by_label("Password").fill(password)
-        self.page.get_by_role("button", name="Sign in").click()
+        with self.page.expect_navigation():
+            self.page.get_by_role("button", name="Sign in").click()
         return self.check()
 
     def close(self):

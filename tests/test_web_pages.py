@@ -38,15 +38,32 @@ def test_caseload_lists_the_case_for_its_officer_and_its_school_only(app, world)
 
 
 def test_case_page_shows_state_chronology_letters_and_why_triggers_are_refused(app, world, pages_url):
-    words = page(signed_in(app, world.aeo), f"/cases/{world.ref}").words
+    client = signed_in(app, world.aeo)
+    words = page(client, f"/cases/{world.ref}").words
     assert f"Case {world.ref}: Notice to improve" in words
-    assert "Current state" in words and "stateDiagram-v2" in words
-    assert f"2026-10-02 {AGREE_PLAN} {world.aeo} Consultation → Support plan actions: Morning check-in" in words
+    assert "Consultation Passed Support plan Passed Possible next stage by: Step down to a support plan Attendance " \
+           "contract Notice to improve Current stage Penalty notice Possible next stage by: Issue penalty notices" \
+        in words, "the pathway drawn in order, the current stage and the next ones marked in words"
+    assert f"2026-10-02 {AGREE_PLAN} {world.aeo} Consultation → Support plan Actions agreed in the support plan: " \
+           "Morning check-in" in words
     assert re.search(r"Letters .*Notice to improve to C\d+ \(PDF\)", words)
-    assert re.search(r"Not available Refer for prosecution .*the offence period is not given", words)
-    assert "Available now Step down to a support plan Needs: reason" in words, "form input is not a refusal"
+    html = client.get(f"/cases/{world.ref}").get_data(as_text=True)
+    assert f'href="/cases/{world.ref}/triggers/refer_for_prosecution"' in html, "the offence period is form input"
+    assert "the offence period is not given" not in words
+    assert "Step down to a support plan You will be asked for: why the case is stepping down" in words, \
+        "form input is not a refusal"
     assert "reason is required" not in words
+    legal = page(signed_in(app, _user(pages_url, "legal")), f"/cases/{world.ref}").words
+    assert re.search(r"Not available .*Refer for prosecution Not available: your role \(legal\) may not refer for "
+                     r"prosecution", legal)
     assert world.ref in audited(pages_url, world.aeo, "read", "case")
+
+
+def _user(pages_url, role: str) -> str:
+    with Session(get_engine(pages_url), expire_on_commit=False) as session:
+        email = make_user(session, role).email
+        session.commit()
+    return email
 
 
 def test_school_users_see_events_without_their_data(app, world):

@@ -73,7 +73,9 @@ def login():
 @bp.route("/home")
 @signed_in
 def home():
-    """Any signed-in user: where sign-in lands (the worklist for those who work cases)."""
+    """Any signed-in user: where sign-in lands (school staff: their pupils; others who work cases: the worklist)."""
+    if current_user.role == "school":
+        return redirect(url_for("schools.pupils"))
     if current_user.role in WORKLIST_ROLES:
         return redirect(url_for("cases.worklist"))
     return render_template("auth/home.html", title="Your work")

@@ -1,32 +1,40 @@
-"""The worklist, the caseload and the case page, with each issued letter as a download."""
+"""The worklist, the caseload, the case page with each issued letter as a download, and a form for every trigger."""
 from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 import workflows
-from workflows.diagram import mermaid
 
 from casework import checks, clock
 from casework.letters import storage
-from casework.models import Case, Deadline, Letter, Pupil, School, User
+from casework.models import Case, Letter, Pupil, School, User
 from casework.services.audit import audit
-from casework.services.errors import BadInput, PermissionDenied
-from casework.services.show import case_json
-from casework.services.scope import pupil_scope
+from casework.services.caseload import caseload_page
+from casework.services.cases import fire
+from casework.services.errors import BadInput, Blocked, PermissionDenied, StaleCase
+from casework.services.show import case_json, load_case
+from casework.services.triggers_ui import (PENALTY_NOTICE_DEADLINES, asks_for, check_trigger, check_triggers,
+                                           contact_names, deadline_label, event_details, event_label, initial_values,
+                                           outcome_message, pathway_steps, penalty_notice_options, preview)
 from casework.services.users import get_user
 
 from ..auth import db
 from ..permissions import roles
+from .forms import trigger_form
 
 bp = Blueprint("cases", __name__)
 
 CASE_ROLES = ("aeo", "manager", "legal", "school")
-PAGE_SIZE = 50
+LESS_COMMON = {"step_down", "close", "withdraw_penalty_notice"}
+
+
+def less_common(check) -> bool:
+    """Drawn as a secondary button on the case page: stepping back, closing, withdrawing, or skipping support."""
+    return check.trigger in LESS_COMMON or "support_inappropriate" in check.transition.requires
 
 
 @bp.route("/worklist")
@@ -35,29 +43,12 @@ def worklist():
     """Case roles: the deadlines, unpaid penalty notices and alerts to act on."""
     session = db()
     work = checks.worklist(session, get_user(session, current_user.email))
+    if current_user.role == "school":  # penalty notices are the authority's business, as on the case page
+        work = {**work, "unpaid_penalty_notices": None,
+                "deadlines": [d for d in work["deadlines"] if d["kind"] not in PENALTY_NOTICE_DEADLINES]}
     audit(session, current_user.email, "read", "worklist", current_user.email)
     session.commit()
-    return render_template("worklist.html", title="Your worklist", work=work)
-
-
-def caseload_page(session: Session, user: User, page: int) -> tuple[list, bool]:
-    """One page of the user's caseload, newest first, and whether another page follows."""
-    pathway = workflows.load()
-    next_deadline = (select(func.min(Deadline.due_on)).where(Deadline.case_id == Case.id, Deadline.done_at.is_(None))
-                     .correlate(Case).scalar_subquery())
-    query = (select(Case.ref, Pupil.forename, Pupil.surname, School.name, Case.state, Case.opened_on,
-                    next_deadline.label("next_deadline"))
-             .join(Pupil, Pupil.id == Case.pupil_id).join(School, School.id == Case.school_id))
-    if user.role == "legal":
-        query = query.where(Case.state == "prosecution")
-    else:
-        query = query.where(Case.state.in_(pathway.open_states))
-    if user.role == "aeo":
-        query = query.where(Case.officer_id == user.id)
-    query = query.where(pupil_scope(session, user))
-    rows = session.exec(query.order_by(Case.opened_on.desc(), Case.ref.desc())
-                        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    return render_template("worklist.html", title="Your worklist", work=work, deadline_label=deadline_label)
 
 
 @bp.route("/cases")
@@ -83,6 +74,14 @@ def _case_or_404(session: Session, ref: str) -> dict:
         abort(404)
 
 
+def _case_row_or_404(session: Session, ref: str, user: User) -> Case:
+    """The case row (scope checked, read audited); 404 when it is missing or out of scope."""
+    try:
+        return load_case(session, ref, user)
+    except (BadInput, PermissionDenied):
+        abort(404)
+
+
 def _days_left(iso_date: str | None) -> int | None:
     return (date.fromisoformat(iso_date) - clock.today()).days if iso_date else None
 
@@ -90,17 +89,83 @@ def _days_left(iso_date: str | None) -> int | None:
 @bp.route("/cases/<ref>")
 @roles(*CASE_ROLES)
 def case_page(ref: str):
-    """Case roles, in scope: the case's state, pathway, chronology, letters, penalty notices and triggers."""
+    """Case roles, in scope: the case's state, pathway, what can happen next, deadlines, chronology, letters and PNs."""
     session = db()
+    user = get_user(session, current_user.email)
     case = _case_or_404(session, ref)
-    pupil = session.exec(select(Pupil).where(Pupil.upn == case["upn"])).one()
-    school = session.exec(select(School).where(School.urn == case["school_urn"])).one()
+    row = session.exec(select(Case).where(Case.ref == ref)).one()
+    pupil = session.get(Pupil, row.pupil_id)
+    school = session.get(School, row.school_id)
+    restricted = user.role == "school"
+    every_check = check_triggers(session, row, user)
+    checks_now = [c for c in every_check if not (restricted and c.role_refused)]
+    names = {} if restricted else contact_names(session, row.pupil_id)
     session.commit()
     pathway = workflows.load_key(case["pathway"])
-    return render_template("cases/case.html", title=f"Case {ref}", case=case, pupil=pupil, school=school,
-                           pathway=pathway, trigger_labels={t.trigger: t.label for t in pathway.transitions},
-                           limitation_days_left=_days_left(case["limitation_date"]),
-                           diagram=mermaid(pathway, case["state"]), restricted=current_user.role == "school")
+    visited = {e["to"] for e in case["events"]} | {e["from"] for e in case["events"] if e["from"]}
+    deadlines = [d for d in case["deadlines"] if not (restricted and d["kind"] in PENALTY_NOTICE_DEADLINES)]
+    return render_template(
+        "cases/case.html", title=f"Case {ref}", case=case, pupil=pupil, school=school, pathway=pathway,
+        restricted=restricted, event_label=event_label, asks_for=asks_for,
+        limitation_days_left=_days_left(case["limitation_date"]), deadlines=deadlines, names=names,
+        available=[c for c in checks_now if c.available], refused=[c for c in checks_now if not c.available],
+        steps=pathway_steps(pathway, row.state, visited, every_check), event_details=event_details,
+        deadline_label=deadline_label, less_common=less_common)
+
+
+@bp.route("/cases/<ref>/triggers/<trigger>", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def trigger(ref: str, trigger: str):
+    """Case roles, in scope, as the pathway lets each role fire each trigger: its form, or why it cannot be done now."""
+    session = db()
+    user = get_user(session, current_user.email)
+    case = _case_row_or_404(session, ref, user)
+    pathway = workflows.load_key(case.pathway)
+    if trigger not in pathway.triggers:
+        abort(404)
+    check = check_trigger(session, case, trigger, user)
+    pupil = session.get(Pupil, case.pupil_id)
+    posted = request.method == "POST"
+    if not check.available:
+        stale = posted and request.form.get("version", type=int) != case.version
+        session.commit()
+        return render_template("cases/trigger_refused.html", title=f"{check.label}: not available now", case=case,
+                               pupil=pupil, pathway=pathway, check=check,
+                               stale=stale), 403 if check.role_refused else 200
+    pn_options = penalty_notice_options(session, case)
+    initial = None if posted else initial_values(pathway, check.transition, check.facts, clock.today(), pn_options)
+    form = trigger_form(pathway, check.transition, initial, case.version, pn_options)
+    stale = False
+    if form.validate_on_submit():
+        outcome, stale = _fire(session, form, ref, trigger)
+        if outcome is not None:
+            flash(outcome_message(session, outcome), "success")
+            session.commit()
+            return redirect(url_for("cases.case_page", ref=ref))
+    will_do = preview(session, case, check)
+    session.commit()
+    return render_template("cases/trigger.html", title=check.label, case=case, pupil=pupil, pathway=pathway,
+                           check=check, form=form, stale=stale, preview=will_do)
+
+
+def _fire(session: Session, form, ref: str, trigger: str):
+    """Fire the trigger inside a savepoint: (the outcome, False), or (None, whether the form was stale) with the
+    refusal on the form and nothing written."""
+    expected = form.expected_version()
+    if expected is None:
+        return None, True
+    try:
+        with session.begin_nested():
+            return fire(session, ref, trigger, current_user.email, form.happened_on.data, form.raw(),
+                        expected_version=expected), False
+    except StaleCase:
+        return None, True
+    except Blocked as refused:
+        form.form_errors.extend(refused.reasons)
+    except BadInput as bad:
+        field = form.field_for(str(bad))
+        (field.errors if field is not None else form.form_errors).append(str(bad))
+    return None, False
 
 
 @bp.route("/cases/<ref>/letters/<int:letter_id>")

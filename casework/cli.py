@@ -270,6 +270,59 @@ def cmd_case_letters(args) -> int:
     return EXIT_OK
 
 
+def cmd_letters_issue(args) -> int:
+    from .services.cases import issue_letter
+
+    with session_scope() as session:
+        outcome = issue_letter(session, args.ref, args.kind, args.actor, args.on, _key_values(args.set))
+        ids = [letter.id for letter in outcome.letters]
+    for letter_id in ids:
+        print(letter_id)
+    return EXIT_OK
+
+
+def cmd_letters_run(args) -> int:
+    """Gather the letters waiting to be posted into one PDF, in postcode order."""
+    from .letters import runs, storage
+    from .services.audit import audit
+
+    with session_scope() as session:
+        run_id = runs.create_run(session, args.actor, args.kind, args.on).id
+    runs.build_run(run_id)
+    with session_scope() as session:
+        run = runs.get_run(session, run_id)
+        Path(args.out).write_bytes(storage.load_verified(run.path, run.sha256))
+        audit(session, args.actor, "export", "print_run", str(run.id), {"file": str(args.out)})
+        letters, pages = run.letter_count, run.pages
+    print(run_id)
+    print(f"print run {run_id}: {letters} letter(s), {pages} page(s) written to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_letters_posted(args) -> int:
+    from .letters import runs
+
+    with session_scope() as session:
+        notes = runs.mark_run_posted(session, args.run_id, args.on or clock.today(), args.postal_class, args.actor)
+        run = runs.get_run(session, args.run_id)
+        summary = (f"print run {run.id}: {run.letter_count} letter(s) posted on {run.posted_on} "
+                   f"({run.postal_class} class)")
+    print(summary)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_letters_returned(args) -> int:
+    from .letters import postal
+
+    with session_scope() as session:
+        letter = postal.mark_returned(session, args.letter_id, args.on or clock.today(), args.actor, args.note or "")
+        summary = f"letter {letter.id} ({letter.kind}) returned undelivered on {letter.returned_on}"
+    print(summary)
+    return EXIT_OK
+
+
 def cmd_worklist(args) -> int:
     from .checks import worklist
     from .services.audit import audit
@@ -357,6 +410,147 @@ def cmd_pathway_diagram(args) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- court bundles (casework/bundles)
+
+def cmd_bundle(args) -> int:
+    """Build a case's prosecution bundle as a new version (legal officers, managers), or preview it (AEOs)."""
+    from .bundles import versions
+    from .letters import storage
+    from .services.users import get_user
+
+    error = ""
+    with session_scope() as session:
+        if get_user(session, args.actor).role in versions.PREVIEW_ROLES:
+            if args.serve:
+                raise PermissionDenied(f"{args.actor} may preview a bundle but not serve one")
+            made = versions.preview(session, args.ref, args.actor)
+            pdf, manifest, what = made.pdf, made.manifest, f"{args.ref} bundle preview (not recorded)"
+        else:
+            row = versions.build(session, args.ref, args.actor)
+            if row.status == "ready" and args.serve:
+                versions.serve(session, args.ref, row.version, args.actor)
+            error, manifest = row.error, json.loads(row.manifest)
+            what = f"{args.ref} bundle version {row.version} ({row.status}), SHA-256 {row.sha256}"
+            pdf = storage.load(row.path) if row.status in ("ready", "served") else None
+    if pdf is None:
+        for line in error.splitlines():
+            print(f"blocked: {line}", file=sys.stderr)
+        return EXIT_BLOCKED
+    Path(args.out).write_bytes(pdf)
+    print(f"{what}: {manifest['pages']} pages written to {args.out}")
+    for entry in manifest["documents"]:
+        pages = f"{entry['first']}-{entry['last']}"
+        print(f"  {pages:>9}  {entry['exhibit'] or '-':<7} {entry['sha256'][:16]}  {entry['title']}"
+              f"{'' if entry['current'] else '  (no longer current)'}")
+    return EXIT_OK
+
+
+def add_bundle_parser(sub) -> None:
+    p = sub.add_parser("bundle", help="build a case's prosecution bundle (legal officers, managers; AEOs preview)")
+    p.add_argument("ref")
+    p.add_argument("--as", dest="actor", required=True)
+    p.add_argument("--out", required=True, metavar="FILE.pdf")
+    p.add_argument("--serve", action="store_true", help="freeze the new version as served")
+    p.set_defaults(func=cmd_bundle)
+
+
+# ---------------------------------------------------------------- penalty notice requests (casework/pn_requests)
+
+def cmd_requests_import(args) -> int:
+    """A school's CSV file of penalty notice requests, all or none (the code of conduct checked for every child)."""
+    import hashlib
+
+    from sqlmodel import select
+
+    from .models import School
+    from .pn_requests import conduct, csvfile, submit
+    from .services.users import get_user
+
+    text = Path(args.file).read_text(encoding="utf-8-sig")
+    with session_scope() as session:
+        school = session.exec(select(School).where(School.urn == args.school)).first()
+        if school is None:
+            raise BadInput(f"school {args.school}: no such school")
+        drafts = csvfile.parse(text, conduct.code_of_conduct(), args.headteacher, args.confirm)
+        key = args.key or "cli-" + hashlib.sha256(f"{args.school}\n{text}".encode()).hexdigest()[:40]
+        made = submit.submit_many(session, get_user(session, args.actor), school, drafts, key[:70])
+        refs = [request.ref for request in made]
+    print("\n".join(refs))
+    return EXIT_OK
+
+
+def cmd_requests_accept(args) -> int:
+    """Accept requests (named, or every waiting one that passes), each its own transaction."""
+    from sqlmodel import Session
+
+    from .pn_requests import decide
+
+    with Session(get_engine(), expire_on_commit=False) as session:
+        refs = args.refs or decide.passing_refs(session)
+        result = decide.accept_many(session, refs, args.actor, args.on, after_each=session.commit)
+        session.commit()
+    for accepted in result.accepted:
+        print(f"{accepted.request.ref} accepted: {', '.join(pn.ref for pn in accepted.notices) or 'no notice'}")
+        for note in accepted.consider_prosecution:
+            print(f"  consider prosecution: {note}")
+    for ref, reasons in result.skipped:
+        for reason in reasons:
+            print(f"blocked: {ref}: {reason}", file=sys.stderr)
+    return EXIT_BLOCKED if result.skipped else EXIT_OK
+
+
+def cmd_requests_send_back(args) -> int:
+    from .pn_requests import decide
+
+    with session_scope() as session:
+        request = decide.send_back(session, args.ref, args.actor, args.decision, args.reason)
+        print(f"{request.ref} {request.status}")
+    return EXIT_OK
+
+
+def cmd_requests_prm(args) -> int:
+    """The annual Parental Responsibility Measures return (managers) as CSV, on stdout or to a file."""
+    from .pn_requests import figures
+
+    with session_scope() as session:
+        _require(session, args.actor, ("manager",), "export the PRM return")
+        text = figures.prm_csv(args.year, figures.prm_return(session, args.year))
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def add_requests_parser(sub) -> None:
+    requests = sub.add_parser("requests", help="penalty notice requests from schools").add_subparsers(
+        dest="requests_command", required=True)
+    p = requests.add_parser("import", help="submit a school's CSV file of requests (all or none)")
+    p.add_argument("file")
+    p.add_argument("--school", required=True, metavar="URN")
+    p.add_argument("--as", dest="actor", required=True)
+    p.add_argument("--headteacher", required=True, help="who confirms the requests")
+    p.add_argument("--confirm", action="store_true", help="the headteacher confirms the code of conduct's statement")
+    p.add_argument("--key", help="a key for this submission (the same key again submits nothing more)")
+    p.set_defaults(func=cmd_requests_import)
+    p = requests.add_parser("accept", help="accept requests (by reference, or every waiting one that passes)")
+    p.add_argument("refs", nargs="*", metavar="REF")
+    p.add_argument("--as", dest="actor", required=True)
+    p.add_argument("--on", type=_date)
+    p.set_defaults(func=cmd_requests_accept)
+    for name, decision in (("return", "returned"), ("refuse", "refused")):
+        p = requests.add_parser(name, help=f"{name} a request with the reason the school will read")
+        p.add_argument("ref")
+        p.add_argument("--as", dest="actor", required=True)
+        p.add_argument("--reason", required=True)
+        p.set_defaults(func=cmd_requests_send_back, decision=decision)
+    p = requests.add_parser("prm", help="the Parental Responsibility Measures return as CSV")
+    p.add_argument("--year", type=int, required=True, help="the academic year's first calendar year, e.g. 2026")
+    p.add_argument("--as", dest="actor", required=True)
+    p.add_argument("--out", metavar="FILE.csv")
+    p.set_defaults(func=cmd_requests_prm)
+
+
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -433,6 +627,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="actor")
     p.set_defaults(func=cmd_case_letters)
 
+    letters = sub.add_parser("letters", help="letters: send on request, print runs, posting and returns") \
+        .add_subparsers(dest="letters_command", required=True)
+    p = letters.add_parser("issue", help="send a letter the pathway has no trigger for (meeting_invitation, "
+                                          "meeting_not_attended) to every parent; prints the letter ids")
+    p.add_argument("ref")
+    p.add_argument("kind")
+    p.add_argument("--as", dest="actor", required=True)
+    p.add_argument("--on", type=_date)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_letters_issue)
+    p = letters.add_parser("run", help="gather the letters waiting to be posted into one PDF (postcode order); "
+                                        "prints the run id")
+    p.add_argument("--kind", help="only letters of this kind")
+    p.add_argument("--on", type=_date, help="only letters issued on or before this day (default today)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--as", dest="actor", required=True)
+    p.set_defaults(func=cmd_letters_run)
+    p = letters.add_parser("posted", help="mark every letter of a print run as posted")
+    p.add_argument("run_id", type=int)
+    p.add_argument("--on", type=_date, help="the day they were posted (default today)")
+    p.add_argument("--class", dest="postal_class", choices=("first", "second"), default="first")
+    p.add_argument("--as", dest="actor", required=True)
+    p.set_defaults(func=cmd_letters_posted)
+    p = letters.add_parser("returned", help="record a letter returned undelivered (an event on its case)")
+    p.add_argument("letter_id", type=int)
+    p.add_argument("--on", type=_date, help="the day it came back (default today)")
+    p.add_argument("--note")
+    p.add_argument("--as", dest="actor", required=True)
+    p.set_defaults(func=cmd_letters_returned)
+
     p = sub.add_parser("worklist", help="deadlines, unpaid penalty notices and alerts for a user")
     p.add_argument("--as", dest="actor", required=True)
     p.add_argument("--on", type=_date)
@@ -464,6 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pathway", default="england-2024")
     p.add_argument("--current", help="highlight this state")
     p.set_defaults(func=cmd_pathway_diagram)
+    add_bundle_parser(sub)  # court bundles: see the block above
+    add_requests_parser(sub)  # penalty notice requests: see the block above
     return parser
 
 

@@ -214,7 +214,44 @@ class Payment(SQLModel, table=True):
     recorded_by: str = ""
 
 
+LETTER_STATUSES = ("generated", "posted", "returned", "untracked")
+POSTAL_CLASSES = ("first", "second")
+PRINT_RUN_STATUSES = ("building", "ready", "failed", "posted")
+
+
+class PrintRun(SQLModel, table=True):
+    """Letters waiting to be posted, gathered (ordered by postcode) into one print-ready PDF, then posted together."""
+
+    __tablename__ = "print_run"
+    __table_args__ = (CheckConstraint(_in("status", PRINT_RUN_STATUSES), name="ck_print_run_status"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    created_at: datetime = Field(index=True)
+    created_by: str = ""
+    on: date  # letters issued on or before this day
+    kind: str = ""  # "" for every kind
+    status: str = Field(default="building", max_length=16)
+    letter_count: int = 0
+    done: int = 0  # letters added to the PDF so far (progress while building)
+    pages: int = 0
+    sha256: str = Field(default="", max_length=64)
+    path: str = ""
+    error: str = ""
+    finished_at: Optional[datetime] = None
+    posted_on: Optional[date] = None
+    postal_class: str = Field(default="", max_length=8)
+    posted_by: str = ""
+
+
 class Letter(SQLModel, table=True):
+    """An issued letter: its stored PDF, the inputs it was rendered from, and its service record.
+
+    `status`: generated (waiting to be posted) → posted (`posted_on`, `postal_class`; deemed served on
+    `served_on`) → returned (undelivered, `returned_on`); `untracked` for letters issued before service records."""
+
+    __table_args__ = (
+        CheckConstraint(_in("status", LETTER_STATUSES), name="ck_letter_status"),
+        Index("ix_letter_queue", "status", "print_run_id", "postcode"),
+    )
     id: Optional[int] = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
     event_id: Optional[int] = Field(default=None, foreign_key="case_event.id")
@@ -227,6 +264,14 @@ class Letter(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     path: str
     pages: int = 1
+    snapshot: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    postcode: str = Field(default="", max_length=16)
+    status: str = Field(default="generated", max_length=16)
+    print_run_id: Optional[int] = Field(default=None, foreign_key="print_run.id", index=True)
+    posted_on: Optional[date] = None
+    postal_class: str = Field(default="", max_length=8)
+    served_on: Optional[date] = None
+    returned_on: Optional[date] = None
 
 
 class Deadline(SQLModel, table=True):
@@ -342,3 +387,139 @@ class EvidencePeriod(SQLModel, table=True):
     end: date
     trigger: str = Field(max_length=64)
     relied_at: datetime
+
+
+# ================================================================ penalty notice requests from schools (issue 7)
+
+PN_REQUEST_STATUSES = ("submitted", "accepted", "returned", "refused")
+PN_REQUEST_REASONS = ("holiday", "late", "other")
+
+
+class PnRequest(SQLModel, table=True):
+    """A school's request that the authority issue penalty notices for one absence of one or more siblings.
+
+    `status`: submitted (in the officers' queue) → accepted (notices issued, or prosecution to consider), returned (sent
+    back to the school with `decision_reason`; the school may submit a corrected request) or refused (closed)."""
+
+    __tablename__ = "pn_request"
+    __table_args__ = (
+        CheckConstraint(_in("status", PN_REQUEST_STATUSES), name="ck_pn_request_status"),
+        CheckConstraint(_in("reason", PN_REQUEST_REASONS), name="ck_pn_request_reason"),
+        Index("ix_pn_request_queue", "status", "submitted_at", "id"),
+        Index("ix_pn_request_school", "school_id", "submitted_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    ref: str = Field(sa_column=Column(String(20), unique=True, nullable=False))
+    school_id: int = Field(foreign_key="school.id")
+    reason: str = Field(max_length=16)
+    period_start: date
+    period_end: date
+    details: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    headteacher: str = ""  # who confirmed the request (the headteacher, or someone with their authority)
+    submitted_at: datetime
+    submitted_by: str = ""
+    submission_key: str = Field(sa_column=Column(String(80), unique=True, nullable=False))  # a form posted twice
+    replaces_id: Optional[int] = Field(default=None, foreign_key="pn_request.id")  # the returned request it corrects
+    status: str = Field(default="submitted", max_length=16)
+    decided_at: Optional[datetime] = None
+    decided_by: str = ""
+    decision_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class PnRequestPupil(SQLModel, table=True):
+    """A child of a request; once accepted, the case the notices were issued on and what happened per parent."""
+
+    __tablename__ = "pn_request_pupil"
+    __table_args__ = (UniqueConstraint("request_id", "pupil_id", name="uq_pn_request_pupil"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="pn_request.id", index=True)
+    pupil_id: int = Field(foreign_key="pupil.id", index=True)
+    case_id: Optional[int] = Field(default=None, foreign_key="case.id")
+    consider_prosecution: bool = False  # a parent at the 2-in-3-years limit got no notice
+    notes: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list of sentences
+
+
+class PnRequestNotice(SQLModel, table=True):
+    """A penalty notice issued because a request was accepted."""
+
+    __tablename__ = "pn_request_notice"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="pn_request.id", index=True)
+    penalty_notice_id: int = Field(foreign_key="penalty_notice.id", unique=True)
+
+
+class PnRequestEvidence(SQLModel, table=True):
+    """One item of a request's evidence: a statement, or an uploaded PDF/PNG/JPEG kept in the file store."""
+
+    __tablename__ = "pn_request_evidence"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="pn_request.id", index=True)
+    kind: str = Field(max_length=32)
+    statement: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    filename: str = ""
+    media_type: str = Field(default="", max_length=32)
+    size: int = 0
+    sha256: str = Field(default="", max_length=64)
+    path: str = ""
+
+
+# ---- Court bundles (casework/bundles): evidence uploaded to a case, and the versions of its court bundle ----
+
+EVIDENCE_MEDIA_TYPES = ("application/pdf", "image/png", "image/jpeg")
+BUNDLE_STATUSES = ("building", "ready", "refused", "failed", "served")
+
+
+class EvidenceDocument(SQLModel, table=True):
+    """A file attached to a case for its court bundle: the file as uploaded, and the A4 PDF the bundle merges."""
+
+    __tablename__ = "evidence_document"
+    __table_args__ = (CheckConstraint(_in("media_type", EVIDENCE_MEDIA_TYPES), name="ck_evidence_media_type"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    title: str = Field(max_length=200)
+    filename: str = Field(default="", max_length=255)
+    media_type: str = Field(max_length=32)
+    size: int
+    sha256: str = Field(max_length=64)
+    path: str
+    pdf_sha256: str = Field(max_length=64)
+    pdf_path: str
+    pages: int
+    uploaded_at: datetime
+    uploaded_by: str = ""
+    withdrawn_at: Optional[datetime] = None
+    withdrawn_by: str = ""
+
+
+class BundleVersion(SQLModel, table=True):
+    """One build of a case's court bundle: progress while building, then the stored PDF, its SHA-256 and manifest.
+
+    `status`: building → ready (stored, redaction check passed) → served (frozen); or refused (the redaction check
+    found a confidential address: nothing stored) or failed. A version built after a served one keeps the served
+    pages and their numbers (`base_version`) and appends what is new."""
+
+    __tablename__ = "bundle_version"
+    __table_args__ = (
+        UniqueConstraint("case_id", "version", name="uq_bundle_version"),
+        CheckConstraint(_in("status", BUNDLE_STATUSES), name="ck_bundle_status"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    version: int
+    base_version: Optional[int] = None
+    status: str = Field(default="building", max_length=16)
+    requested_at: datetime
+    requested_by: str = ""
+    step: str = ""  # what the build is doing now, in words (progress)
+    done: int = 0
+    total: int = 0
+    pages: int = 0
+    sha256: str = Field(default="", max_length=64)
+    path: str = ""
+    body_sha256: str = Field(default="", max_length=64)  # the pages before stamping, which later versions extend
+    body_path: str = ""
+    manifest: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    finished_at: Optional[datetime] = None
+    served_at: Optional[datetime] = None
+    served_by: str = ""

@@ -7,6 +7,8 @@ NEED=""
 python3 -c "import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library('pango-1.0') and ctypes.util.find_library('pangoft2-1.0') and ctypes.util.find_library('harfbuzz-subset') else 1)" \
   || NEED="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core"
 [ -x /usr/bin/chromium ] || NEED="$NEED chromium"
+# poppler's pdftotext: the bundle's redaction check reads every page's text with it (pypdf is the slower fallback)
+command -v pdftotext >/dev/null || NEED="$NEED poppler-utils"
 if [ -n "$NEED" ]; then
   echo "installing Debian packages: $NEED"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

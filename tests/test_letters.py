@@ -13,7 +13,7 @@ import jinja2
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from casework.letters import render
+from casework.letters import preflight, render
 from casework.letters import storage as letter_storage
 from casework.letters.render import (
     KINDS, LetterError, longdate, money, render_html, render_pdf, render_pdfs, template_version, timeofday,
@@ -133,6 +133,8 @@ def test_letter_without_a_title_uses_the_full_name(kind):
 
 REQUIRED_PER_KIND = {
     "attendance_concern": ("attendance", "possible_sessions"),
+    "meeting_invitation": ("data", "meeting_place"),
+    "meeting_not_attended": ("data", "missed_on"),
     "action_plan": ("data", "review_on"),
     "parenting_contract": ("data", "requirements"),
     "notice_to_improve": ("improvement", "target"),
@@ -197,16 +199,18 @@ def test_filters():
     assert timeofday(datetime(2027, 2, 4, 12, 0)) == "midday"
 
 
-def test_template_version_is_short_stable_and_follows_the_files(tmp_path, monkeypatch):
+def test_template_version_is_the_hash_of_the_set_and_follows_its_files(tmp_path, monkeypatch):
     versions = {kind: template_version(kind) for kind in KINDS}
-    assert all(re.fullmatch(r"[0-9a-f]{12}", v) for v in versions.values())
+    assert all(re.fullmatch(r"[0-9a-f]{64}", v) for v in versions.values())
     assert len(set(versions.values())) == len(KINDS)
-    assert template_version("penalty_notice") == versions["penalty_notice"]
+    templates = render.templates_for("penalty_notice")
+    assert hashlib.sha256(templates.source).hexdigest() == versions["penalty_notice"]
+    assert {"penalty_notice.html", "base.html", "print.css", "_pupil_address.html"} <= dict(templates.files).keys()
+    assert "action_plan.html" not in dict(templates.files)
 
     copy = tmp_path / "letter_templates"
     shutil.copytree(render.TEMPLATE_DIR, copy)
-    monkeypatch.setattr(render, "TEMPLATE_DIR", copy)
-    monkeypatch.setattr(render, "_env", None)
+    monkeypatch.setenv(render.TEMPLATES_ENV, str(copy))  # an authority's own copy of the templates
     assert template_version("penalty_notice") == versions["penalty_notice"]
     partial = copy / "_pupil_address.html"  # used by the penalty notice only
     partial.write_text(partial.read_text() + "\n")
@@ -215,6 +219,9 @@ def test_template_version_is_short_stable_and_follows_the_files(tmp_path, monkey
     css = copy / "print.css"
     css.write_text(css.read_text() + "\n")
     assert template_version("action_plan") != versions["action_plan"]
+    heading = copy / "action_plan.html"
+    heading.write_text(heading.read_text().replace("Your support plan for", "The support plan agreed for"))
+    assert "The support plan agreed for Amelia" in letter("action_plan").part("#letter-heading")
 
 
 # Notice to improve: the 8 elements of the guidance ---------------------------------------------------
@@ -229,7 +236,8 @@ def test_notice_to_improve_has_all_eight_elements():
     assert "14 sessions of unauthorised absence" in record
     assert "section 444 of the Education Act 1996" in record
     assert doc.counts[".session"] == len(ctx["attendance"]["unauthorised"]) == 14
-    assert "Monday 14 September 2026 Morning O" in record
+    assert "Mon 14 Sep 2026, morning: O" in record
+    assert "What the codes mean: O : absent without a reason accepted by the school" in record
 
     duty = doc.part("@2")
     assert "section 7 of the Education Act 1996" in duty and "regularly" in duty
@@ -270,16 +278,17 @@ def test_penalty_notice_contains_every_prescribed_particular():
     doc = letter("penalty_notice", ctx)
 
     recipient = doc.part("@recipient")  # (a) recipient's name and address
-    assert "Sarah Clarke" in recipient
-    assert all(line in recipient for line in ctx["recipient"]["address_lines"])
+    assert "Sarah Clarke, 14 Willow Close, Eastfield, Harrowfield, HF3 7QP" in recipient
+    assert "section 576 of the Education Act 1996" in recipient
 
     child = doc.part("@child")  # (b) child's name, address and school
-    assert "Amelia Clarke" in child and "14 March 2014" in child
-    assert all(line in child for line in ctx["pupil"]["address_lines"])
-    assert "Riverside Academy" in child
+    assert "Amelia Clarke, born 14 March 2014" in child
+    assert "14 Willow Close, Eastfield, Harrowfield, HF3 7QP" in child
+    assert doc.part("#pn-school") == "Riverside Academy (unique reference number 143210)"
 
     officer = doc.part("@officer")  # (c) officer's name and official particulars
     assert "Daniel Okafor" in officer and "section 444A of the Education Act 1996" in officer
+    assert doc.part("#pn-officer-name") == "Daniel Okafor"
 
     assert doc.part("#pn-offence-start") == "5 October 2026"  # (d) offence period and date of issue
     assert doc.part("#pn-offence-end") == "11 December 2026"
@@ -319,7 +328,7 @@ def test_penalty_notice_contains_every_prescribed_particular():
 
     # the schedule lists exactly the unauthorised sessions inside the offence period
     schedule = doc.part("@schedule")
-    assert "September" not in schedule and "Monday 5 October 2026" in schedule
+    assert "Sep" not in schedule.split("What the codes mean")[0] and "Mon 5 Oct 2026, morning: O" in schedule
     assert doc.counts[".session"] == ctx["pn"]["unauthorised_sessions"] == 16
 
 
@@ -448,7 +457,7 @@ def test_prosecution_warning(section, expected):
     assert all(squash(item["what"]) in support for item in ctx["case"]["support_history"])
     assert doc.part("@next-steps")
     assert "independent legal advice" in doc.part("@legal-advice")
-    assert "Monday 7 December 2026" in doc.part("#unauthorised-sessions")
+    assert "Mon 7 Dec 2026, morning: U" in doc.part("#unauthorised-sessions")
     assert "September" not in doc.part("#unauthorised-sessions")
 
 
@@ -600,3 +609,105 @@ def test_rendered_letter_round_trips_through_storage(storage):
     sha, path = letter_storage.store(data)
     assert validate_pdf(letter_storage.load(path)) >= 1
     assert letter_storage.verify(path, sha)
+
+
+# The complete set: every kind tagged, A4, within the page limit, preflight-clean -------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_is_a_tagged_a4_pdf_within_three_pages_that_passes_preflight(kind):
+    ctx = sample_context(kind)
+    rendered = render.render_jobs([render.job(kind, ctx)], max_pages=3)[0]
+    assert rendered.problems == []
+    pages = validate_pdf(rendered.pdf)
+    assert pages == rendered.pages <= 3
+    reader = PdfReader(io.BytesIO(rendered.pdf))
+    root = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in root and root["/MarkInfo"]["/Marked"], "a tagged PDF (PDF/UA-1)"
+    assert root["/Lang"] == "en-GB"
+    assert b"pdfuaid:part" in root["/Metadata"].get_object().get_data(), "declared PDF/UA"
+    text = pdf_text(rendered.pdf)
+    assert all(abs(float(p.mediabox.width) - 595.28) < 1 and abs(float(p.mediabox.height) - 841.89) < 1
+               for p in reader.pages)
+    assert "Sarah Clarke" in text[0] and "HF3 7QP" in text[0]
+    assert f"Page 1 of {pages}" in text[0] and all(ctx["letter"]["ref"] in page for page in text)
+
+
+def test_meeting_invitation_says_when_where_and_why():
+    ctx = sample_context("meeting_invitation")
+    doc = letter("meeting_invitation", ctx)
+    assert doc.part("#meeting-date") == "Tuesday 29 September 2026"
+    assert doc.part("#meeting-time") == "9:15am"
+    assert doc.part("#meeting-place") == "Riverside Academy, main reception"
+    assert doc.part("#meeting-purpose-text") == "To agree a support plan for Amelia's attendance."
+    assert "another time" in doc.part("@when-where")
+    assert "section 7 of the Education Act 1996" in doc.part("@why-it-matters")
+    assert "26" in doc.part("#attendance-summary")
+
+
+def test_meeting_not_attended_records_the_missed_meeting_and_offers_another():
+    ctx = sample_context("meeting_not_attended")
+    doc = letter("meeting_not_attended", ctx)
+    assert doc.part("#missed-on") == "29 September 2026"
+    assert doc.part("#meeting-date") == "Tuesday 6 October 2026" and doc.part("#meeting-time") == "3:30pm"
+    assert "Support is still available" in doc.part("@support")
+    assert "We will always tell you before we do" in doc.part("@consequences")
+    del ctx["data"]["meeting_on"], ctx["data"]["meeting_place"]
+    assert "will contact you to arrange another meeting" in letter("meeting_not_attended", ctx).part(
+        "#meeting-arrange")
+
+
+def test_the_letterhead_shows_the_logo_from_the_file_store(storage):
+    from PIL import Image
+
+    image = io.BytesIO()
+    Image.new("RGB", (200, 50), (0, 0, 0)).save(image, format="PNG")
+    _, path = letter_storage.store(image.getvalue())
+    ctx = sample_context("action_plan")
+    ctx["authority"]["logo"] = {"path": path, "media_type": "image/png"}
+    assert f'src="casework-store:{path}"' in render_html("action_plan", ctx)
+    assert 'alt="Harrowfield County Council logo"' in render_html("action_plan", ctx)
+    first = PdfReader(io.BytesIO(render_pdf("action_plan", ctx))).pages[0]
+    assert first["/Resources"]["/XObject"]
+    ctx["authority"]["logo"] = {"path": "00/" + "0" * 64 + ".png", "media_type": "image/png"}
+    with pytest.raises(LetterError, match="logo cannot be loaded"):
+        render_pdf("action_plan", ctx)
+    ctx["authority"]["logo"] = {"path": path, "media_type": "image/gif"}
+    with pytest.raises(LetterError, match="image/png or image/svg"):
+        render_pdf("action_plan", ctx)
+
+
+def test_a_redacted_copy_is_marked_on_every_page():
+    ctx = sample_context("penalty_notice")
+    ctx["redaction"] = {"withheld": "the recipient's address", "original_sha256": "ab" * 32}
+    text = pdf_text(render_pdf("penalty_notice", ctx))
+    assert all("Redacted copy: the recipient's address withheld" in page and "ab" * 32 in page.replace(" ", "")
+               for page in text)
+
+
+# Preflight rules ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("postcode, valid", [
+    ("IP24 1AA", True), ("NR1 2DH", True), ("ec1a 1bb", True), ("W1A 0AX", True), ("M1 1AE", True),
+    ("GIR 0AA", True), ("B33 8TH", True), ("CR2 6XH", True), ("DN55 1PT", True),
+    ("IP24 1A", False), ("AB1 2CD", False), ("Q1 1AA", False), ("12345", False), ("", False), ("IP241AAA", False),
+])
+def test_uk_postcodes(postcode, valid):
+    assert preflight.valid_postcode(postcode) is valid
+
+
+def test_address_problems():
+    assert preflight.address_problems("Sam Tester", ["1 Mill Road", "Thetford", "IP24 1AA"]) == []
+    assert preflight.address_problems("Sam Tester", ["1 Mill Road", "IP24 1AA"]) == []  # 3 lines with the name
+    assert "at least 3" in preflight.address_problems("Sam Tester", ["IP24 1AA"])[0]
+    assert "at most 7" in preflight.address_problems("Sam Tester", ["a", "b", "c", "d", "e", "f", "IP24 1AA"])[0]
+    assert preflight.address_problems("Sam Tester", ["NFA", "Thetford", "IP24 1AA"]) == [
+        "Sam Tester has no fixed abode: a letter cannot be posted to them"]
+    assert "valid UK postcode ('Thetford')" in preflight.address_problems("Sam Tester", ["1 Mill Road", "Thetford"])[0]
+
+
+def test_an_address_line_too_long_for_the_window_is_caught_in_the_layout():
+    ctx = sample_context("attendance_concern")
+    ctx["recipient"]["address_lines"] = ["Flat 2 " + "Longname" * 12, "Eastfield", "HF3 7QP"]
+    problems = render.render_jobs([render.job("attendance_concern", ctx)], max_pages=3)[0].problems
+    assert any("does not fit inside the envelope window" in p or "printed across the envelope window" in p
+               for p in problems), problems

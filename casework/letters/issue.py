@@ -1,19 +1,23 @@
-"""Issue a trigger's letters: one per recipient, rendered together, stored content-addressed, recorded immutably."""
+"""Issue letters: one per recipient, preflighted, rendered together, stored content-addressed with a snapshot of
+their inputs and their template set, recorded immutably; and render an issued letter again (redacted)."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlmodel import Session, select
 
 from workflows.definition import Pathway, TransitionDef
+from workflows.guards import pn_refusal_for_parent
 
 from .. import clock
-from ..models import Case, CaseEvent, Contact, Deadline, Letter, PenaltyNotice, User
+from ..models import Case, CaseEvent, Contact, Deadline, Letter, PenaltyNotice, Setting, User
 from ..register import codes, measures
+from ..services.errors import BadInput, Blocked
 from ..services.facts import CaseContext, Parent, paid_total
 from ..services.settings import authority_settings
-from . import render, storage
+from . import preflight, render, snapshot, storage
 
 WITHDRAWAL_GROUNDS = {
     "ought_not_to_have_been_issued": "the notice ought not to have been issued",
@@ -29,15 +33,46 @@ EVENT_DESCRIPTIONS = {
     "issue_notice_to_improve": "Notice to improve issued",
     "issue_penalty_notice": "Penalty notice issued",
     "step_down": "Stepped down to a support plan",
+    "issue_letter": "Letter sent",
 }
 
+MAX_PAGES_SETTING = "letter_max_pages"
+
+
+def max_pages(session: Session) -> int:
+    """The page limit preflight applies to a letter (setting `letter_max_pages`, default 3)."""
+    row = session.get(Setting, MAX_PAGES_SETTING)
+    return int(row.value) if row and row.value.strip() else preflight.DEFAULT_MAX_PAGES
+
+
+# ---------------------------------------------------------------- contexts
 
 def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def _address(obj) -> list[str]:
-    return [v for v in (obj.address_line1, obj.address_line2, obj.town, obj.postcode) if v]
+def address_lines(obj) -> list[str]:
+    return [v for v in (obj.address_line1, obj.address_line2, obj.town, obj.postcode) if v and v.strip()]
+
+
+def full_name(contact: Contact) -> str:
+    return " ".join(v for v in (contact.forename, contact.surname) if v)
+
+
+def authority_context(session: Session) -> dict:
+    """The `authority` part of every letter's context, from the authority settings (logo included)."""
+    values = authority_settings(session)
+    logo = values.get("logo") or ""
+    return {
+        "name": values["authority_name"], "address_lines": _lines(values["authority_address"]),
+        "phone": values["authority_phone"], "email": values["authority_email"],
+        "website": values["authority_website"], "signatory_name": values["signatory_name"],
+        "signatory_title": values["signatory_title"], "payee_name": values["payee_name"],
+        "payee_address_lines": _lines(values["payee_address"]),
+        "payment_methods": _lines(values["payment_methods"]),
+        "payment_reference_hint": values["payment_reference_hint"],
+        "logo": {"path": logo, "media_type": values.get("logo_type") or ""} if logo else None,
+    }
 
 
 def _pupil_address_withheld(ctx: CaseContext, recipient: Contact) -> bool:
@@ -45,18 +80,6 @@ def _pupil_address_withheld(ctx: CaseContext, recipient: Contact) -> bool:
     confidential_home = any(p.contact.address_confidential and p.link.lives_with_pupil for p in ctx.parents)
     recipient_lives_there = any(p.contact.id == recipient.id and p.link.lives_with_pupil for p in ctx.parents)
     return confidential_home and not recipient_lives_there
-
-
-def _recipients(t_kind_to: str, ctx: CaseContext, pns: list[PenaltyNotice], session: Session):
-    """(contact, link or None, penalty notice or None) for each letter of this kind."""
-    links = {p.contact.id: p for p in ctx.parents}
-    if t_kind_to == "parents":
-        return [(p.contact, p, None) for p in ctx.parents]
-    out = []
-    for pn in pns:
-        contact = session.get(Contact, pn.contact_id)
-        out.append((contact, links.get(contact.id), pn))
-    return out
 
 
 def _attendance(ctx: CaseContext, on: date, start: date | None, end: date | None) -> dict:
@@ -86,47 +109,46 @@ def _support_history(session: Session, case: Case) -> list[dict]:
         if e.trigger not in EVENT_DESCRIPTIONS:
             continue
         data = json.loads(e.data)
-        detail = data.get("actions") or data.get("requirements") or data.get("reason") or ""
+        detail = data.get("actions") or data.get("requirements") or data.get("reason") or data.get("letter") or ""
         what = EVENT_DESCRIPTIONS[e.trigger] + (f": {detail}" if detail else "")
         out.append({"on": e.on, "what": what})
     return out
 
 
-def build_context(session: Session, pathway: Pathway, kind: str, case: Case, ctx: CaseContext, facts, user: User,
-                  on: date, data: dict, contact: Contact, parent: Parent | None, pn: PenaltyNotice | None,
-                  letter_ref: str, authority: dict) -> dict:
-    """The full context contract of `casework.letters.samples` for one letter to one recipient."""
+def build_context(session: Session, kind: str, case: Case, ctx: CaseContext, user: User, on: date, data: dict,
+                  contact: Contact, parent: Parent | None, pn: PenaltyNotice | None, letter_ref: str,
+                  authority: dict, period: tuple[date | None, date | None] = (None, None)) -> dict:
+    """The full context contract of `casework.letters.samples` for one letter to one recipient.
+
+    `period` is the offence period the trigger relies on; the attendance figures cover it (or the threshold window
+    when it is not given). A penalty notice's letters cover the notice's own offence period."""
     pupil = ctx.pupil
-    name = " ".join(v for v in (contact.forename, contact.surname) if v)
+    if pn is not None:
+        period = (pn.offence_start, pn.offence_end)
+    attendance = _attendance(ctx, on, *period)
     context = {
-        "authority": {
-            "name": authority["authority_name"], "address_lines": _lines(authority["authority_address"]),
-            "phone": authority["authority_phone"], "email": authority["authority_email"],
-            "website": authority["authority_website"], "signatory_name": authority["signatory_name"],
-            "signatory_title": authority["signatory_title"], "payee_name": authority["payee_name"],
-            "payee_address_lines": _lines(authority["payee_address"]),
-            "payment_methods": _lines(authority["payment_methods"]),
-            "payment_reference_hint": authority["payment_reference_hint"],
-        },
+        "authority": authority,
         "letter": {"kind": kind, "ref": letter_ref, "issued_on": on, "case_ref": case.ref},
         "recipient": {
-            "title": contact.title, "forename": contact.forename, "surname": contact.surname, "full_name": name,
-            "address_lines": _address(contact), "relationship": parent.link.relationship if parent else "",
+            "title": contact.title, "forename": contact.forename, "surname": contact.surname,
+            "full_name": full_name(contact), "address_lines": address_lines(contact), "contact_id": contact.id,
+            "relationship": parent.link.relationship if parent else "",
             "s576_basis": parent.link.s576_basis if parent else "",
         },
         "pupil": {
             "forename": pupil.forename, "surname": pupil.surname, "full_name": f"{pupil.forename} {pupil.surname}",
             "date_of_birth": pupil.date_of_birth, "year_group": pupil.year_group,
-            "address_lines": None if _pupil_address_withheld(ctx, contact) else _address(pupil),
+            "address_lines": None if _pupil_address_withheld(ctx, contact) else address_lines(pupil),
+            "lives_with": [p.contact.id for p in ctx.parents if p.link.lives_with_pupil],
         },
         "school": {"name": ctx.school.name if ctx.school else "", "urn": ctx.school.urn if ctx.school else ""},
         "officer": {
-            "name": user.name, "email": user.email, "phone": authority["authority_phone"],
+            "name": user.name or user.email, "email": user.email, "phone": authority["phone"],
             "title": "Attendance and Entitlement Officer" if user.role in ("aeo", "manager") else "Legal Officer",
-            "authorisation": f"Authorised officer of {authority['authority_name']} under section 444A of the "
+            "authorisation": f"Authorised officer of {authority['name']} under section 444A of the "
                              "Education Act 1996",
         },
-        "attendance": _attendance(ctx, on, facts.offence_start, facts.offence_end),
+        "attendance": attendance,
         "data": data,
         "case": {"support_history": _support_history(session, case)},
     }
@@ -141,20 +163,22 @@ def build_context(session: Session, pathway: Pathway, kind: str, case: Case, ctx
                "for the whole improvement period",
         }
     if pn is not None:
-        paid = paid_total(session, pn)
-        context["pn"] = {
-            "ref": pn.ref, "issued_on": pn.issued_on, "offence_start": pn.offence_start,
-            "offence_end": pn.offence_end, "receipt_on": pn.receipt_on, "reduced_until": pn.reduced_until,
-            "pay_by": pn.pay_by, "amount_reduced": pn.amount_reduced, "amount_full": pn.amount_full,
-            "second_notice": pn.amount_reduced is None,
-            "unauthorised_sessions": facts.offence_threshold.unauthorised_sessions if facts.offence_threshold else 0,
-            "withdrawn_on": pn.withdrawn_on, "ground": pn.withdrawal_ground,
-            "ground_text": WITHDRAWAL_GROUNDS.get(pn.withdrawal_ground, ""), "amount_paid": paid,
-            "refund_due": paid > 0,
-        }
+        context["pn"] = _pn_context(session, pn, attendance)
     if kind in ("prosecution_warning", "interview_invitation"):
         context["prosecution"] = _prosecution(session, case, data)
     return context
+
+
+def _pn_context(session: Session, pn: PenaltyNotice, attendance: dict) -> dict:
+    paid = paid_total(session, pn)
+    return {
+        "ref": pn.ref, "issued_on": pn.issued_on, "offence_start": pn.offence_start,
+        "offence_end": pn.offence_end, "receipt_on": pn.receipt_on, "reduced_until": pn.reduced_until,
+        "pay_by": pn.pay_by, "amount_reduced": pn.amount_reduced, "amount_full": pn.amount_full,
+        "second_notice": pn.amount_reduced is None, "unauthorised_sessions": len(attendance["unauthorised"]),
+        "withdrawn_on": pn.withdrawn_on, "ground": pn.withdrawal_ground,
+        "ground_text": WITHDRAWAL_GROUNDS.get(pn.withdrawal_ground, ""), "amount_paid": paid, "refund_due": paid > 0,
+    }
 
 
 def _prosecution(session: Session, case: Case, data: dict) -> dict:
@@ -167,30 +191,224 @@ def _prosecution(session: Session, case: Case, data: dict) -> dict:
     return {"section": data.get("section", ""), "offence_start": case.offence_start, "offence_end": case.offence_end}
 
 
+# ---------------------------------------------------------------- preflight of recipients
+
+def _letters_due(t: TransitionDef, data: dict) -> bool:
+    return all(data.get(key) == value for key, value in t.letters_when.items())
+
+
+def trigger_recipients(session: Session, pathway: Pathway, t: TransitionDef, case: Case, ctx: CaseContext, facts,
+                       data: dict) -> list[Contact]:
+    """Who the trigger's letters will go to, known before its effects are written."""
+    if not _letters_due(t, data):
+        return []
+    out: list[Contact] = []
+    by_ref = {p.contact_ref: p for p in facts.parents}
+    for kind in t.letters:
+        to = pathway.letters[kind]["to"]
+        if to == "parents":
+            out += [p.contact for p in ctx.parents]
+        elif to == "penalty_notice_recipients":
+            out += [p.contact for p in ctx.parents if p.contact.contact_ref in by_ref
+                    and not pn_refusal_for_parent(facts, by_ref[p.contact.contact_ref])]
+        else:
+            pn = session.exec(select(PenaltyNotice).where(PenaltyNotice.ref == data.get("pn"),
+                                                          PenaltyNotice.case_id == case.id)).first()
+            out += [session.get(Contact, pn.contact_id)] if pn else []
+    return list({c.id: c for c in out}.values())
+
+
+def recipient_problems(contacts: list[Contact]) -> list[str]:
+    """Why letters to these contacts cannot be posted (address preflight), one reason per problem."""
+    return [problem for c in contacts for problem in preflight.address_problems(full_name(c), address_lines(c))]
+
+
+# ---------------------------------------------------------------- issuing
+
+@dataclass
+class Planned:
+    """One letter to issue: its kind, its case and chronology event, its recipient (and PN) and its context."""
+
+    kind: str
+    case: Case
+    event: CaseEvent | None
+    contact: Contact
+    pn: PenaltyNotice | None
+    context: dict
+
+
+def _recipients(to: str, ctx: CaseContext, pns: list[PenaltyNotice], session: Session):
+    """(contact, parent link or None, penalty notice or None) for each letter of this kind."""
+    links = {p.contact.id: p for p in ctx.parents}
+    if to == "parents":
+        return [(p.contact, p, None) for p in ctx.parents]
+    out = []
+    for pn in pns:
+        contact = session.get(Contact, pn.contact_id)
+        out.append((contact, links.get(contact.id), pn))
+    return out
+
+
 def issue_letters(session: Session, pathway: Pathway, t: TransitionDef, case: Case, ctx: CaseContext, facts,
                   user: User, on: date, data: dict, pns: list[PenaltyNotice], event: CaseEvent) -> list[Letter]:
-    """Render, store and record every letter the trigger issues (one per recipient)."""
-    if any(data.get(key) != value for key, value in t.letters_when.items()):
+    """Render, preflight, store and record every letter the trigger issues (one per recipient).
+
+    Blocked (nothing stored) when any letter fails preflight; the caller's trigger is then refused."""
+    if not _letters_due(t, data):
         return []
-    authority = authority_settings(session)
+    authority = authority_context(session)
     planned = []
     for kind in t.letters:
         for contact, parent, pn in _recipients(pathway.letters[kind]["to"], ctx, pns, session):
             letter_ref = f"{case.ref}-{event.seq:02d}-{contact.contact_ref}"
-            planned.append((kind, contact, pn, build_context(session, pathway, kind, case, ctx, facts, user, on, data,
-                                                             contact, parent, pn, letter_ref, authority)))
+            planned.append(Planned(kind, case, event, contact, pn, build_context(
+                session, kind, case, ctx, user, on, data, contact, parent, pn, letter_ref, authority,
+                (facts.offence_start, facts.offence_end))))
+    return store_letters(session, on, planned)
+
+
+def _label(kind: str) -> str:
+    return kind.replace("_", " ")
+
+
+def render_planned(session: Session, planned: list[Planned]) -> list[render.Rendered]:
+    """Render every planned letter with its layout checked; Blocked with every problem found."""
+    try:
+        rendered = render.render_jobs([render.job(p.kind, p.context) for p in planned], max_pages=max_pages(session))
+    except render.LetterError as exc:
+        raise Blocked([f"letters cannot be issued: {exc}"]) from None
+    problems = [f"the {_label(p.kind)} letter to {full_name(p.contact)} cannot be posted: {problem}"
+                for p, r in zip(planned, rendered) for problem in r.problems]
+    if problems:
+        raise Blocked(problems)
+    return rendered
+
+
+def store_templates(templates: render.Templates) -> str:
+    """Keep a template set in the file store (once per version) so letters rendered with it can be reproduced."""
+    sha, path = storage.store(templates.source, suffix=".json")
+    assert sha == templates.version
+    return path
+
+
+def load_templates(version: str) -> render.Templates:
+    try:
+        data = storage.load(f"{version[:2]}/{version}.json")
+    except storage.StorageError:
+        raise render.LetterError(f"the letter templates of version {version[:12]} are not in the file store") from None
+    if not storage.verify(f"{version[:2]}/{version}.json", version):
+        raise render.LetterError(f"the stored letter templates of version {version[:12]} have been altered")
+    return render.Templates.from_source(data)
+
+
+def store_letters(session: Session, on: date, planned: list[Planned]) -> list[Letter]:
+    """Render (preflighted, together: a large batch on every core) and store the planned letters, of one case or
+    many; the Letter rows, flushed. Blocked, with nothing stored, when any letter fails preflight."""
     if not planned:
         return []
-    pdfs = render.render_pdfs([(kind, context) for kind, _, _, context in planned])
+    rendered = render_planned(session, planned)
+    versions = {}
     letters = []
-    for (kind, contact, pn, _), pdf in zip(planned, pdfs):
-        pages = render.validate_pdf(pdf)
-        sha, path = storage.store(pdf)
-        letter = Letter(case_id=case.id, event_id=event.id, kind=kind, contact_id=contact.id,
-                        penalty_notice_id=pn.id if pn else None, issued_on=on, recorded_at=clock.now(),
-                        template_version=render.template_version(kind), sha256=sha, path=path, pages=pages)
+    for p, r in zip(planned, rendered):
+        templates = render.templates_for(p.kind)
+        if templates.version not in versions:
+            versions[templates.version] = store_templates(templates)
+        sha, path = storage.store(r.pdf)
+        letter = Letter(case_id=p.case.id, event_id=p.event.id if p.event else None, kind=p.kind,
+                        contact_id=p.contact.id, penalty_notice_id=p.pn.id if p.pn else None, issued_on=on, recorded_at=clock.now(),
+                        template_version=templates.version, sha256=sha, path=path, pages=r.pages,
+                        snapshot=snapshot.dumps(p.kind, p.context, templates.version),
+                        postcode=p.contact.postcode.strip().upper(), status="generated")
         session.add(letter)
         letters.append(letter)
     session.flush()
     return letters
 
+
+# ---------------------------------------------------------------- letters an officer sends on request
+
+@dataclass(frozen=True)
+class OnRequest:
+    """A letter the pathway has no trigger for, sent to every parent from the states where it makes sense."""
+
+    label: str
+    states: tuple[str, ...]
+    requires: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+
+SUPPORT_STATES = ("concern", "consultation", "action_plan", "parenting_contract")
+ON_REQUEST = {
+    "meeting_invitation": OnRequest("Invitation to an attendance meeting", SUPPORT_STATES,
+                                    ("meeting_on", "meeting_place"), ("purpose",)),
+    "meeting_not_attended": OnRequest("Meeting not attended", SUPPORT_STATES + ("notice_to_improve",),
+                                      ("missed_on",), ("meeting_on", "meeting_place")),
+}
+_DATE_TIME_KEYS, _DATE_KEYS = {"meeting_on"}, {"missed_on"}
+
+
+def _when(key: str, value: str) -> date | datetime:
+    text = value.strip().replace(" ", "T", 1)
+    try:
+        return datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
+    except ValueError:
+        kind = "date" if key in _DATE_KEYS else "date, or date and time"
+        raise BadInput(f"{key}: {value!r} is not a {kind} (use YYYY-MM-DD"
+                       + (" or YYYY-MM-DD HH:MM)" if key in _DATE_TIME_KEYS else ")")) from None
+
+
+def request_data(kind: str, raw: dict[str, str], on: date) -> dict:
+    """The data of a letter sent on request, parsed and checked (BadInput for anything wrong)."""
+    spec = ON_REQUEST.get(kind)
+    if spec is None:
+        raise BadInput(f"{kind!r} is not a letter sent on request; expected one of {', '.join(ON_REQUEST)}")
+    data: dict = {}
+    for key, value in raw.items():
+        if key not in spec.requires + spec.optional:
+            raise BadInput(f"{key}: not a detail of a {spec.label.lower()} letter")
+        if value.strip():
+            data[key] = _when(key, value) if key in _DATE_TIME_KEYS | _DATE_KEYS else " ".join(value.split())
+    missing = [key for key in spec.requires if key not in data]
+    if missing:
+        raise BadInput(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
+    if "missed_on" in data and data["missed_on"] > on:
+        raise BadInput(f"missed_on {data['missed_on'].isoformat()} is after the letter's date {on.isoformat()}")
+    if "meeting_on" in data and _as_date(data["meeting_on"]) < on:
+        raise BadInput(f"meeting_on {_as_date(data['meeting_on']).isoformat()} is before the letter's date")
+    if ("meeting_on" in data) != ("meeting_place" in data):
+        raise BadInput("give both meeting_on and meeting_place for a meeting")
+    return data
+
+
+def _as_date(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+# ---------------------------------------------------------------- reproducing
+
+def rerender(letter: Letter, redact_addresses: set[int] | frozenset[int] = frozenset()) -> bytes:
+    """The letter rendered again from its snapshot and its own template set, as PDF bytes.
+
+    With `redact_addresses` (contact ids), the address of each of those contacts is withheld wherever the letter
+    prints it (the recipient's, and the child's when the child lives with them), and every page is marked as a
+    redacted copy with the SHA-256 of the original. Without, the same text as the original."""
+    if not letter.snapshot:
+        raise render.LetterError(f"letter {letter.id} was issued before snapshots were kept; only its PDF exists")
+    kind, version, context = snapshot.loads(letter.snapshot)
+    templates = load_templates(version)
+    if redact_addresses:
+        context["redaction"] = {"withheld": _withhold(context, set(redact_addresses)),
+                                "original_sha256": letter.sha256}
+    return render.render_pdf(kind, context, templates)
+
+
+def _withhold(context: dict, contact_ids: set[int]) -> str:
+    withheld = []
+    recipient, pupil = context["recipient"], context["pupil"]
+    if recipient.get("contact_id") in contact_ids:
+        recipient["address_lines"] = ["Address withheld (redacted copy)"]
+        withheld.append("the recipient's address")
+    if set(pupil.get("lives_with") or ()) & contact_ids and pupil.get("address_lines") is not None:
+        pupil["address_lines"] = None
+        withheld.append("the child's address")
+    return " and ".join(withheld) if withheld else "no address in this letter"

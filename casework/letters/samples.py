@@ -16,6 +16,9 @@ authority   name: str                          the local authority, e.g. "Harrow
             payment_methods: list[str]         one plain-English line per method (reg 3(g))
             payment_reference_hint: str        a sentence telling the parent what reference to quote
             service_name: str                  OPTIONAL, e.g. "School Attendance Service", shown under the name
+            logo: None | {path: str, media_type: "image/png" | "image/svg+xml"}   the letterhead logo in the
+                                               file store (settings `logo`, `logo_type`); a logo that cannot
+                                               be loaded stops the letter
 letter      kind: str                          must equal the kind being rendered
             ref: str                           this letter's reference (shown in the letterhead and page footers)
             issued_on: date                    the date printed on the letter
@@ -23,6 +26,7 @@ letter      kind: str                          must equal the kind being rendere
 recipient   title: str                         "Ms", "Mr", "Mx", "Dr" or "" (then the full name is used)
             forename, surname, full_name: str  full_name is forename + surname, without the title
             address_lines: list[str]           postal address, one line each, postcode last (window envelope)
+            contact_id: int | None             the contact written to (redacted copies withhold their address)
             relationship: str                  e.g. "mother", "stepfather", "grandmother"; may be ""
             s576_basis: str                    why they are a parent in law, in plain words, e.g. "Has parental
                                                responsibility"; may be "" (shown on the penalty notice only)
@@ -31,6 +35,8 @@ pupil       forename, surname, full_name: str
             year_group: str                    "7", "R", ...; shown as "Year 7", "Reception"
             address_lines: list[str] | None    None = withheld because confidential; the letter then says the
                                                address is held by the authority
+            lives_with: list[int]              contact ids of the parents the pupil lives with (their address is
+                                               the pupil's: a redacted copy withholding it withholds both)
 school      name: str, urn: str
 officer     name, title, email, phone: str     the officer responsible (signs most letters; email/phone may be "")
             authorisation: str                 e.g. "Authorised officer of Harrowfield County Council under
@@ -45,10 +51,17 @@ attendance  as_of: date, period_start: date, period_end: date   (period_end is n
 data        the trigger data, parsed (dates as date, lists as list[str]); keys by kind below. Missing optional
             keys are tested with `is defined`.
 case        support_history: list of {on: date, what: str}   what has been done to help, oldest first
+redaction   OPTIONAL {withheld: str, original_sha256: str}: a redacted copy (casework.letters.issue.rerender)
 
 Per kind (in addition to the above)
 -----------------------------------
 attendance_concern   data.reason: str                      OPTIONAL, the school's note, quoted if non-empty
+meeting_invitation   data.meeting_on: date | datetime       a datetime also prints the time
+                     data.meeting_place: str
+                     data.purpose: str                      OPTIONAL, what this meeting is about
+meeting_not_attended data.missed_on: date                   the meeting the parent did not come to
+                     data.meeting_on, data.meeting_place    OPTIONAL, a rearranged meeting (else the officer
+                                                            will contact the parent)
 action_plan          data.actions: list[str] (or one str), data.review_on: date
 parenting_contract   data.requirements: list[str] (or str)  what the parent agrees to do
                      data.support: list[str] (or str)       what the authority/school will provide
@@ -102,6 +115,7 @@ _AUTHORITY = {
         "By bank transfer to Harrowfield County Council, sort code 20-00-00, account 55779911",
     ],
     "payment_reference_hint": "Whichever way you pay, quote the penalty notice reference so that we can match your payment.",
+    "logo": None,
 }
 
 _OFFICER = {
@@ -118,6 +132,7 @@ _RECIPIENT = {
     "surname": "Clarke",
     "full_name": "Sarah Clarke",
     "address_lines": ["14 Willow Close", "Eastfield", "Harrowfield", "HF3 7QP"],
+    "contact_id": 101,
     "relationship": "mother",
     "s576_basis": "Has parental responsibility and Amelia lives with her",
 }
@@ -129,6 +144,7 @@ _PUPIL = {
     "date_of_birth": date(2014, 3, 14),
     "year_group": "7",
     "address_lines": ["14 Willow Close", "Eastfield", "Harrowfield", "HF3 7QP"],
+    "lives_with": [101],
 }
 
 _SCHOOL = {"name": "Riverside Academy", "urn": "143210"}
@@ -202,6 +218,20 @@ def _attendance_concern() -> dict:
     # 2 Sep to 18 Sep 2026: 13 school days, 26 sessions
     ctx = _base("attendance_concern", date(2026, 9, 21), 1, _attendance(date(2026, 9, 18), 26, 23, 1))
     ctx["data"] = {"reason": "Amelia has missed two full days and several mornings since the start of term."}
+    return ctx
+
+
+def _meeting_invitation() -> dict:
+    ctx = _base("meeting_invitation", date(2026, 9, 23), 9, _attendance(date(2026, 9, 18), 26, 23, 1))
+    ctx["data"] = {"meeting_on": datetime(2026, 9, 29, 9, 15), "meeting_place": "Riverside Academy, main reception",
+                   "purpose": "To agree a support plan for Amelia's attendance."}
+    return ctx
+
+
+def _meeting_not_attended() -> dict:
+    ctx = _base("meeting_not_attended", date(2026, 9, 30), 10, _attendance(date(2026, 9, 25), 36, 30, 2))
+    ctx["data"] = {"missed_on": date(2026, 9, 29), "meeting_on": datetime(2026, 10, 6, 15, 30),
+                   "meeting_place": "Riverside Academy, main reception"}
     return ctx
 
 
@@ -319,6 +349,8 @@ def _interview_invitation() -> dict:
 
 _BUILDERS = {
     "attendance_concern": _attendance_concern,
+    "meeting_invitation": _meeting_invitation,
+    "meeting_not_attended": _meeting_not_attended,
     "action_plan": _action_plan,
     "parenting_contract": _parenting_contract,
     "notice_to_improve": _notice_to_improve,

@@ -14,6 +14,22 @@ from pathlib import Path
 from casework.config import storage_dir
 
 
+# Files people upload (evidence, a request's documents): what each may be, and the suffix it is stored with
+UPLOAD_SUFFIX = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+
+
+def sniff(data: bytes) -> str | None:
+    """The media type of an uploaded file from its first bytes (never its name or the browser's word), or None
+    when it is not one of UPLOAD_SUFFIX's."""
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    return None
+
+
 class StorageError(RuntimeError):
     """A stored file is missing, outside the store, or no longer matches its hash."""
 

@@ -149,11 +149,25 @@ def _run(session: Session, pathway: Pathway, case: Case, trigger: str, user: Use
         raise Blocked([str(exc)]) from None
     if not decision.allowed:
         raise Blocked(decision.reasons)
+    _preflight_recipients(session, pathway, t, case, ctx, facts, data)
+    savepoint = session.begin_nested()  # a letter refused by preflight after the effects leaves nothing written
+    try:
+        outcome = _write(session, pathway, t, case, trigger, user, on, data, new, (state, holder["state"]), ctx,
+                         facts)
+    except Exception:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return outcome
 
-    from_state = state
+
+def _write(session: Session, pathway: Pathway, t: TransitionDef, case: Case, trigger: str, user: User, on: date,
+           data: dict, new: bool, states: tuple[str | None, str], ctx, facts) -> Outcome:
+    """The trigger's writes: state, effects, deadlines, evidence, chronology, letters and audit."""
+    from_state, to_state = states
     if new:
         case.ref = next_ref(session, "CW", on.year)
-    case.state = holder["state"]
+    case.state = to_state
     case.version = (case.version or 0) + (0 if new else 1)
     if user.role in ("aeo", "manager") and case.officer_id is None:
         case.officer_id = user.id
@@ -178,7 +192,7 @@ def _run(session: Session, pathway: Pathway, case: Case, trigger: str, user: Use
         event_data["notes"] = outcome_notes
     event = chronology.append(session, case, on=on, recorded_at=clock.now(), actor_id=user.id, actor_email=user.email,
                               trigger=trigger, from_state=from_state, to_state=case.state, data=event_data)
-    from ..letters.issue import issue_letters  # letters import services lazily; avoid the cycle at import time
+    from ..letters.issue import issue_letters  # the letters package imports services: import it when used
 
     letters = issue_letters(session, pathway, t, case, ctx, facts, user, on, data, pns, event)
     audit(session, user.email, "create" if new else "update", "case", case.ref,
@@ -188,11 +202,67 @@ def _run(session: Session, pathway: Pathway, case: Case, trigger: str, user: Use
     return Outcome(case, event, letters, pns, outcome_notes)
 
 
+def _preflight_recipients(session, pathway, t, case, ctx, facts, data) -> None:
+    """Refuse the trigger, before anything is written, when a letter it issues could not be posted."""
+    from ..letters.issue import recipient_problems, trigger_recipients
+
+    problems = recipient_problems(trigger_recipients(session, pathway, t, case, ctx, facts, data))
+    if problems:
+        raise Blocked([f"letters cannot be issued: {problem}" for problem in problems])
+
+
 def _evidence_period(trigger: str, facts, on: date) -> tuple[date | None, date | None]:
     """The register sessions the trigger relies on: the threshold window for an NTI, else the offence period."""
     if trigger == "issue_notice_to_improve" and facts.threshold_now is not None:
         return facts.threshold_now.window_start, min(facts.threshold_now.window_end, on)
     return facts.offence_start, facts.offence_end
+
+
+# ---------------------------------------------------------------- letters sent on request
+
+def issue_letter(session: Session, ref: str, kind: str, actor_email: str, on: date | None = None,
+                 raw: dict[str, str] | None = None) -> Outcome:
+    """Send a letter the pathway has no trigger for (a meeting invitation, a missed meeting) to every parent,
+    preflighted like a trigger's letters and recorded in the chronology; the case's state does not change."""
+    from ..letters import issue
+
+    user = get_user(session, actor_email)
+    _require_role(user, ("aeo", "manager"), "send letters")
+    on = on or clock.today()
+    _check_on(on)
+    data = issue.request_data(kind, raw or {}, on)
+    spec = issue.ON_REQUEST[kind]
+    case = session.exec(select(Case).where(Case.ref == ref).with_for_update()).first()
+    if case is None:
+        raise BadInput(f"case {ref}: no such case")
+    session.refresh(case)
+    pathway = workflows.load_key(case.pathway)
+    if case.state not in spec.states:
+        raise Blocked([f"a letter '{spec.label}' cannot be sent on a case at {pathway.label(case.state)}"])
+    ctx = facts_mod.load_context(session, session.get(Pupil, case.pupil_id))
+    if not ctx.parents:
+        raise Blocked(["the pupil has no parent on record (parental responsibility or living with the pupil)"])
+    problems = issue.recipient_problems([p.contact for p in ctx.parents])
+    if problems:
+        raise Blocked([f"letters cannot be issued: {problem}" for problem in problems])
+    savepoint = session.begin_nested()
+    try:
+        event = chronology.append(session, case, on=on, recorded_at=clock.now(), actor_id=user.id,
+                                  actor_email=user.email, trigger="issue_letter", from_state=case.state,
+                                  to_state=case.state, data={"letter": spec.label, **data})
+        authority = issue.authority_context(session)
+        planned = [issue.Planned(kind, case, event, p.contact, None, issue.build_context(
+            session, kind, case, ctx, user, on, data, p.contact, p, None,
+            f"{case.ref}-{event.seq:02d}-{p.contact.contact_ref}", authority)) for p in ctx.parents]
+        letters = issue.store_letters(session, on, planned)
+        audit(session, user.email, "update", "case", case.ref,
+              {"letter": kind, "on": on, "letters": [letter.id for letter in letters]})
+        session.flush()
+    except Exception:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return Outcome(case, event, letters)
 
 
 # ---------------------------------------------------------------- effects of triggers
@@ -212,7 +282,8 @@ def pn_amounts(pathway: Pathway, counting_before: int) -> tuple[Decimal | None, 
 def _issue_penalty_notices(session, pathway, case, ctx, facts, user, on, data, notes) -> list[PenaltyNotice]:
     s = pathway.settings
     receipt = calendar.add_working_days(on, int(s["deemed_receipt_working_days"]))
-    reason = "holiday" if (data.get("support_inappropriate") or "").lower().startswith("holiday") else "other"
+    given = (data.get("support_inappropriate") or "").lower()
+    reason = next((r for r in ("holiday", "late") if given.startswith(r)), "other")  # the PRM return's reasons
     created = []
     by_ref = {p.contact_ref: p for p in facts.parents}
     for parent in ctx.parents:

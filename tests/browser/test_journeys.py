@@ -50,7 +50,7 @@ def test_a_legal_officer_opens_the_referred_case_and_sees_the_limitation_clock(j
     row = page.get_by_role("row").filter(has_text=ref)
     assert "2027-03-14" in row.inner_text() and "111 days" in row.inner_text()
     with page.expect_navigation():
-        row.get_by_role("link", name=ref).click()
+        row.get_by_role("link", name=ref, exact=True).click()
     legal.check("case")
     assert page.get_by_role("heading", level=1).inner_text().startswith(f"Case {ref}")
     assert "2027-03-14" in page.content() and "111 days left" in page.content()

@@ -24,3 +24,8 @@ def prosecutions():
     session.commit()
     return render_template("legal/prosecutions.html", title="Legal action", rows=rows, urgent_days=URGENT_DAYS,
                            today=clock.today())
+
+
+from . import bundles  # noqa: E402  (the evidence and court bundle pages of this blueprint)
+
+__all__ = ["bp", "bundles"]

@@ -3,6 +3,7 @@ which refusals the form's own input can still change, what the trigger will do (
 and labels in words for deadline kinds, data keys and choices. Pure reading: nothing here writes."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -309,6 +310,21 @@ def _check(pathway: Pathway, state: str, t: TransitionDef, facts: Facts) -> Trig
             advice += reasons
     return TriggerCheck(t.trigger, t.label, t, decision, tuple(r for r in decision.reasons if r not in input_decides),
                         tuple(advice), facts)
+
+
+def in_words(reason: str, specs: tuple[FieldSpec, ...]) -> tuple[str, str | None]:
+    """A guard's reason as a form shows it: the data keys it names (the CLI's `--set` names, such as early_reason)
+    in the words of their fields, starting with a capital; and the key of the first field it names, or None.
+    Only keys with an underscore are replaced: a one-word key (note, reason) is also an ordinary word."""
+    about = None
+    for spec in specs:
+        if "_" not in spec.key:
+            continue
+        pattern = rf"\b{re.escape(spec.key)}\b"
+        if re.search(pattern, reason):
+            about = about or spec.key
+            reason = re.sub(pattern, spec.text.what, reason)
+    return reason[:1].upper() + reason[1:], about
 
 
 def check_triggers(session: Session, case: Case, user: User, on: date | None = None) -> list[TriggerCheck]:

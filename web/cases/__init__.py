@@ -17,7 +17,7 @@ from casework.services.caseload import caseload_page
 from casework.services.cases import fire
 from casework.services.errors import BadInput, Blocked, PermissionDenied, StaleCase
 from casework.services.show import case_json, load_case
-from casework.services.triggers_ui import (PENALTY_NOTICE_DEADLINES, asks_for, check_trigger, check_triggers,
+from casework.services.triggers_ui import (PENALTY_NOTICE_DEADLINES, asks_for, check_trigger, check_triggers, in_words,
                                            contact_names, deadline_label, event_details, event_label, initial_values,
                                            outcome_message, pathway_steps, penalty_notice_options, preview)
 from casework.services.users import get_user
@@ -145,7 +145,8 @@ def trigger(ref: str, trigger: str):
     will_do = preview(session, case, check)
     session.commit()
     return render_template("cases/trigger.html", title=check.label, case=case, pupil=pupil, pathway=pathway,
-                           check=check, form=form, stale=stale, preview=will_do)
+                           check=check, form=form, stale=stale, preview=will_do,
+                           advice=[in_words(reason, form.specs)[0] for reason in check.advice])
 
 
 def _fire(session: Session, form, ref: str, trigger: str):
@@ -161,7 +162,9 @@ def _fire(session: Session, form, ref: str, trigger: str):
     except StaleCase:
         return None, True
     except Blocked as refused:
-        form.form_errors.extend(refused.reasons)
+        for reason in refused.reasons:
+            words, about = in_words(reason, form.specs)
+            (form[about].errors if about else form.form_errors).append(words)
     except BadInput as bad:
         field = form.field_for(str(bad))
         (field.errors if field is not None else form.form_errors).append(str(bad))

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import CheckConstraint, Column, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from workflows import load
@@ -39,7 +39,11 @@ class School(SQLModel, table=True):
 
 
 class Pupil(SQLModel, table=True):
-    __table_args__ = (CheckConstraint(_in("sen", SEN_VALUES), name="ck_pupil_sen"),)
+    __table_args__ = (CheckConstraint(_in("sen", SEN_VALUES), name="ck_pupil_sen"),
+                      # pupil search: case-insensitive name prefixes, and the list in name order (migration 0006)
+                      Index("ix_pupil_surname_lower", text("lower(surname)")),
+                      Index("ix_pupil_forename_lower", text("lower(forename)")),
+                      Index("ix_pupil_name_order", "surname", "forename", "id"))
     id: Optional[int] = Field(default=None, primary_key=True)
     upn: str = Field(sa_column=Column(String(13), unique=True, nullable=False))
     school_id: Optional[int] = Field(default=None, foreign_key="school.id", index=True)

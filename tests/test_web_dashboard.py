@@ -264,6 +264,28 @@ def test_the_figures_are_worked_out_again_for_a_new_register_and_after_a_while(s
     assert dashboard.absence_figures(session) is not second
 
 
+def test_slow_figures_out_of_date_are_shown_while_they_are_worked_out_again_in_the_background(session, monkeypatch):
+    """Figures that took longer than BACKGROUND_AFTER are shown out of date (once) while a thread works them out
+    again; the first computation, and quick ones, are waited for."""
+    cache, calls, release = dashboard._Cache(), [], __import__("threading").Event()
+
+    def compute(own_session):
+        calls.append(own_session is session)
+        if len(calls) == 3:
+            assert release.wait(10)  # the background computation is still running while the page asks again
+        return len(calls)
+
+    assert cache.get(session, None, ("v1",), compute) == 1 and calls == [True], "the first is worked out here"
+    assert cache.get(session, None, ("v2",), compute) == 2, "quick figures out of date are worked out here again"
+    monkeypatch.setattr(dashboard, "BACKGROUND_AFTER", 0.0)
+    assert cache.get(session, None, ("v3",), compute) == 2, "slow ones: the figures held are shown meanwhile"
+    assert cache.get(session, None, ("v3",), compute) == 2 and len(calls) == 3, "one background computation at a time"
+    release.set()
+    cache.wait()
+    assert calls[2] is False, "the background computation has a session of its own"
+    assert cache.get(session, None, ("v3",), compute) == 3 and len(calls) == 3
+
+
 # ---------------------------------------------------------------- charts
 
 

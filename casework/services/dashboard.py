@@ -3,7 +3,9 @@ school, by pupil group and by week against the national figures. Both are worked
 until the day, or the data they come from, changes (see the cache at the end)."""
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -28,6 +30,7 @@ NATIONAL_FILE = Path(__file__).resolve().parent.parent / "data" / "national_abse
 MEASURES = ("overall_absence", "persistent_absence", "severe_absence")
 LISTED = 10  # overdue deadlines and unpaid notices listed on the overview (the oldest first)
 MAX_AGE = timedelta(minutes=15)  # cached figures are worked out again at least this often (see register_token)
+BACKGROUND_AFTER = 1.0  # seconds: figures slower than this to work out are refreshed in the background (see _Cache)
 CHUNK = 5000  # register rows read at a time for the weekly figures
 
 
@@ -386,25 +389,77 @@ class _Entry:
     key: tuple
     computed_at: datetime
     value: object
+    seconds: float  # how long working it out took
 
 
 class _Cache:
     """The figures last worked out per database (and scope), kept while their key holds and for at most MAX_AGE.
 
-    One computation at a time: a request arriving meanwhile waits for it rather than starting another."""
+    One computation per slot at a time: a request arriving meanwhile waits for it rather than starting another.
+    When figures are out of date and working them out last took longer than BACKGROUND_AFTER seconds (the absence
+    figures of a county: about 4 s for 150,000 pupils), they are worked out again on a thread of their own while the
+    previous figures are shown (the pages say when those were worked out); only the first computation in a process
+    makes a request wait."""
 
     def __init__(self):
         self._entries: dict[tuple, _Entry] = {}
         self._lock = threading.Lock()
+        self._slot_locks: dict[tuple, threading.Lock] = {}
+        self._refreshing: set[tuple] = set()
 
     def get(self, session: Session, scope, key: tuple, compute):
-        slot = (session.get_bind().engine.url.render_as_string(hide_password=True), scope)
+        """The value for `key`; `compute(session)` works it out (on another session when in the background)."""
+        engine = session.get_bind().engine
+        slot = (engine.url.render_as_string(hide_password=True), scope)
         with self._lock:
             entry = self._entries.get(slot)
-            if entry is None or entry.key != key or clock.now() - entry.computed_at >= MAX_AGE:
-                entry = _Entry(key, clock.now(), compute())
+            if entry is not None and self._fresh(entry, key):
+                return entry.value
+            if entry is not None and entry.seconds >= BACKGROUND_AFTER:
+                if slot not in self._refreshing:
+                    self._refreshing.add(slot)
+                    threading.Thread(target=self._refresh, args=(engine, slot, key, compute), daemon=True).start()
+                return entry.value
+            slot_lock = self._slot_locks.setdefault(slot, threading.Lock())
+        with slot_lock:
+            with self._lock:
+                entry = self._entries.get(slot)
+            if entry is not None and self._fresh(entry, key):
+                return entry.value
+            entry = self._work_out(session, key, compute)
+            with self._lock:
                 self._entries[slot] = entry
             return entry.value
+
+    @staticmethod
+    def _fresh(entry: _Entry, key: tuple) -> bool:
+        return entry.key == key and clock.now() - entry.computed_at < MAX_AGE
+
+    @staticmethod
+    def _work_out(session: Session, key: tuple, compute) -> _Entry:
+        began, at = time.perf_counter(), clock.now()
+        value = compute(session)
+        return _Entry(key, at, value, time.perf_counter() - began)
+
+    def _refresh(self, engine, slot: tuple, key: tuple, compute) -> None:
+        try:
+            with Session(engine) as session:
+                entry = self._work_out(session, key, compute)
+            with self._lock:
+                self._entries[slot] = entry
+        except Exception:  # the previous figures stay; the next request tries again
+            logging.getLogger(__name__).exception("working out the dashboard figures failed")
+        finally:
+            with self._lock:
+                self._refreshing.discard(slot)
+
+    def wait(self) -> None:
+        """Until no background computation is running (tests)."""
+        while True:
+            with self._lock:
+                if not self._refreshing:
+                    return
+            time.sleep(0.01)
 
     def clear(self) -> None:
         with self._lock:
@@ -435,7 +490,7 @@ def casework_token(session: Session) -> tuple:
 def absence_figures(session: Session, as_of: date | None = None) -> AbsenceFigures:
     """The absence figures as of `as_of` (today), worked out again when the register changed or MAX_AGE passed."""
     as_of = as_of or clock.today()
-    return _ABSENCE.get(session, None, (as_of, register_token(session)), lambda: compute_absence(session, as_of))
+    return _ABSENCE.get(session, None, (as_of, register_token(session)), lambda s: compute_absence(s, as_of))
 
 
 def case_overview(session: Session, user: User, today: date | None = None) -> Overview:
@@ -443,7 +498,7 @@ def case_overview(session: Session, user: User, today: date | None = None) -> Ov
     today = today or clock.today()
     scope = tuple(sorted(school_ids(session, user))) if user.role == "school" else None
     return _OVERVIEW.get(session, scope, (today, casework_token(session)),
-                         lambda: compute_overview(session, user, today))
+                         lambda s: compute_overview(s, s.merge(user, load=False), today))
 
 
 def forget_figures() -> None:

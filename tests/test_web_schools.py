@@ -299,6 +299,10 @@ def test_a_school_raises_a_concern_and_its_answers_reach_the_chronology(app, por
     words = page(client, response.headers["Location"]).words
     assert f"Concern raised Case reference {ref}" in words and "written to 1 parent" in words
     assert ref in audited(pages_url, portal.school_user, "create", "case")
+    chronology = page(signed_in(app, portal.aeo), f"/cases/{ref}").words
+    assert f"The concern: {GOOD['concern']}" in chronology
+    assert "What had been tried: The school had already tried: Letters home; Meetings with parents" in chronology
+    assert "stepping down" not in chronology, "the concern is not labelled as another trigger's reason"
 
 
 def test_choosing_the_pupil_from_the_list_and_nothing_tried_yet(app, portal, pages_url):

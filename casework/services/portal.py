@@ -281,7 +281,8 @@ def concern_data(answers: ConcernAnswers) -> dict[str, str]:
 
     `reason` is the concern (the concern letter quotes it to the parents) and `actions` what the school has tried (the
     support history of later letters lists it); the school's details and the date of its latest action go in `note`,
-    which stays in the chronology. Dedicated keys would need declaring in `workflows.data` (see the portal's report).
+    which stays in the chronology. The chronology labels them in raise_concern's words
+    (`triggers_ui.TRIGGER_FIELD_TEXT`).
     """
     labels = dict(TRIED)
     tried = [labels[key] for key in answers.tried if key in labels]

@@ -99,6 +99,10 @@ FIELD_TEXT = {
 TRIGGER_FIELD_TEXT = {
     ("record_outcome", "outcome"): FieldText("Court outcome", "the court outcome"),
     ("close", "outcome"): FieldText("Why the case is closing", "why the case is closing"),
+    # raise_concern from the school portal (casework.services.portal.concern_data) or `case open --set`
+    ("raise_concern", "reason"): FieldText("The concern", "the concern"),
+    ("raise_concern", "actions"): FieldText("What had been tried", "what had been tried"),
+    ("raise_concern", "note"): FieldText("Details", "the details"),
 }
 CHOICE_LABELS = {
     "withdrawal_ground": {"ought_not_to_have_been_issued": "It ought not to have been issued",
@@ -128,9 +132,9 @@ def happened_text(trigger: str) -> FieldText:
     return HAPPENED_TEXT.get(trigger, HAPPENED)
 
 
-def data_label(key: str) -> str:
-    """A trigger data key in words (for the chronology)."""
-    text = FIELD_TEXT.get(key)
+def data_label(key: str, trigger: str | None = None) -> str:
+    """A trigger data key in words (for the chronology), in the trigger's own words where it has them."""
+    text = TRIGGER_FIELD_TEXT.get((trigger, key)) or FIELD_TEXT.get(key)
     return text.label if text else key.replace("_", " ").capitalize()
 
 
@@ -513,5 +517,5 @@ def event_details(pathway: Pathway, trigger: str, data: dict) -> list[tuple[str,
             text = choice_label(choice_sets[key], str(value))
         else:
             text = str(value)
-        details.append((data_label(key), text))
+        details.append((data_label(key, trigger), text))
     return details

@@ -15,6 +15,7 @@ from casework import clock
 from casework.models import Case, Letter, PenaltyNotice, PnRequest, PnRequestEvidence, PnRequestPupil
 from casework.pn_requests import conduct as conduct_mod
 from casework.pn_requests import csvfile, decide, figures, outcomes, submit
+from casework.letters import storage
 from casework.pn_requests.evidence import Upload, upload_problem
 from casework.pn_requests.submit import Draft, EvidenceGiven
 from casework.services.cases import fire, open_case
@@ -422,6 +423,37 @@ def test_bulk_accept_skips_a_request_that_no_longer_passes(session, family):
     assert spoiled.status == "submitted"
     page = decide.queue(session, get_user(session, family.aeo))
     assert [(row.request.ref, row.check.passes) for row in page.rows] == [(spoiled.ref, False)]
+
+
+def test_bulk_accept_renders_every_letter_and_stores_it(session, family):
+    requests = [submitted(session, family, family.ava), submitted(session, family, family.ben, key="k2")]
+    before = len(session.exec(select(Letter)).all())
+    result = decide.accept_many(session, [r.ref for r in requests], family.aeo)
+    assert [a.request.ref for a in result.accepted] == [r.ref for r in requests] and result.notices == 4
+    letters = session.exec(select(Letter).order_by(Letter.id)).all()[before:]
+    assert sorted(letter.kind for letter in letters) == ["attendance_concern"] * 4 + ["penalty_notice"] * 4
+    for letter in letters:
+        assert letter.pages >= 1 and storage.verify(letter.path, letter.sha256), letter.kind
+        assert storage.load(letter.path).startswith(b"%PDF-")
+
+
+def test_a_letter_failing_preflight_in_a_bulk_accept_skips_only_its_request(session, family):
+    """The chunk's letters are rendered together; when one fails, the chunk is accepted again request by request."""
+    cal = make_pupil(session, family.school, forename="Cal", surname="Reed")
+    mother = make_parent(session, cal, forename="Jo", surname="Reed", relationship="mother")
+    mother.address_line1 = "Flat 3, " + "The Old Mill House at the End of the Very Long Lane, " * 6 + "Mill Road"
+    session.add(mother)
+    register(session, cal, family.school)
+    good, bad = submitted(session, family, family.ava), submitted(session, family, cal, key="k2")
+    before = len(session.exec(select(Letter)).all())
+    result = decide.accept_many(session, [good.ref, bad.ref], family.aeo)
+    assert [a.request.ref for a in result.accepted] == [good.ref]
+    [(ref, reasons)] = result.skipped
+    assert ref == bad.ref and any("letter to Jo Reed cannot be posted" in r for r in reasons), reasons
+    assert bad.status == "submitted" and good.status == "accepted"
+    letters = session.exec(select(Letter)).all()[before:]
+    assert len(letters) == 4 and all(letter.sha256 and letter.pages for letter in letters), "no letter half-made"
+    assert not session.exec(select(Case).where(Case.pupil_id == cal.id)).all(), "no case opened for Cal"
 
 
 # ---------------------------------------------------------------- what the school sees, and the figures

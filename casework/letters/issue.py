@@ -3,9 +3,12 @@ their inputs and their template set, recorded immutably; and render an issued le
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import inspect
 from sqlmodel import Session, select
 
 from workflows.definition import Pathway, TransitionDef
@@ -303,26 +306,69 @@ def load_templates(version: str) -> render.Templates:
 
 def store_letters(session: Session, on: date, planned: list[Planned]) -> list[Letter]:
     """Render (preflighted, together: a large batch on every core) and store the planned letters, of one case or
-    many; the Letter rows, flushed. Blocked, with nothing stored, when any letter fails preflight."""
+    many; the Letter rows, flushed. Blocked, with nothing stored, when any letter fails preflight.
+
+    Inside `rendering_deferred()` the rows are recorded without their PDFs, which `render_deferred` adds later."""
     if not planned:
         return []
-    rendered = render_planned(session, planned)
+    pending = _deferred.get()
+    rendered = render_planned(session, planned) if pending is None else [None] * len(planned)
     versions = {}
     letters = []
     for p, r in zip(planned, rendered):
         templates = render.templates_for(p.kind)
         if templates.version not in versions:
             versions[templates.version] = store_templates(templates)
-        sha, path = storage.store(r.pdf)
+        sha, path = storage.store(r.pdf) if r is not None else ("", "")
         letter = Letter(case_id=p.case.id, event_id=p.event.id if p.event else None, kind=p.kind,
                         contact_id=p.contact.id, penalty_notice_id=p.pn.id if p.pn else None, issued_on=on, recorded_at=clock.now(),
-                        template_version=templates.version, sha256=sha, path=path, pages=r.pages,
+                        template_version=templates.version, sha256=sha, path=path, pages=r.pages if r else 0,
                         snapshot=snapshot.dumps(p.kind, p.context, templates.version),
                         postcode=p.contact.postcode.strip().upper(), status="generated")
         session.add(letter)
         letters.append(letter)
+        if pending is not None:
+            pending.append((p, letter))
     session.flush()
     return letters
+
+
+_deferred: ContextVar[list[tuple[Planned, Letter]] | None] = ContextVar("casework_deferred_letters", default=None)
+
+
+@contextmanager
+def rendering_deferred():
+    """Record the letters that triggers issue inside the block without rendering them, so that many triggers' letters
+    can be rendered as one batch over every core by `render_deferred` (bulk work: accepting many requests).
+
+    The rows have no PDF until `render_deferred` has run: a caller must run it before committing, and roll back
+    when it (or anything else) fails."""
+    token = _deferred.set([])
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+
+
+def render_deferred(session: Session) -> list[Letter]:
+    """Render, preflight and store every letter recorded so far in `rendering_deferred()` and complete their rows.
+
+    Letters of triggers that were rolled back (a savepoint a guard refused) are left out. Blocked, with no row
+    completed, when any letter fails preflight."""
+    pending = _deferred.get()
+    if pending is None:
+        raise RuntimeError("render_deferred is only for use inside rendering_deferred()")
+    kept = [(p, letter) for p, letter in pending if inspect(letter).persistent]
+    pending.clear()
+    if not kept:
+        return []
+    rendered = render_planned(session, [p for p, _ in kept])
+    for (_, letter), r in zip(kept, rendered):
+        letter.sha256, letter.path = storage.store(r.pdf)
+        letter.pages = r.pages
+        session.add(letter)
+    session.flush()
+    return [letter for _, letter in kept]
 
 
 # ---------------------------------------------------------------- letters an officer sends on request

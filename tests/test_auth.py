@@ -202,6 +202,35 @@ def test_a_changed_password_replaces_the_old_one(app, user, engine):
     _signed_in(app, user.email, NEW_PASSWORD)
 
 
+def test_changing_a_password_ends_the_other_sessions_but_not_this_one(app, user):
+    here, elsewhere = _signed_in(app, user.email), _signed_in(app, user.email)
+    assert elsewhere.get("/account/password").status_code == 200
+    token = _token(here.get("/account/password").get_data(as_text=True))
+    done = here.post("/account/password", data={"current_password": PASSWORD, "new_password": NEW_PASSWORD,
+                                                "confirm_password": NEW_PASSWORD, "csrf_token": token})
+    assert done.status_code == 302
+    assert here.get("/account/password").status_code == 200, "the session that changed it goes on"
+    assert elsewhere.get("/account/password").headers["Location"].startswith("/sign-in"), "the other one has ended"
+
+
+def test_an_admin_reset_ends_the_users_sessions(app, user, engine):
+    signed_in = _signed_in(app, user.email)
+    assert signed_in.get("/account/password").status_code == 200
+    with Session(engine) as session:
+        admin = make_user(session, "admin")
+        users.reset_password(session, user.id, admin.email)
+        session.commit()
+    assert signed_in.get("/account/password").headers["Location"].startswith("/sign-in")
+
+
+def test_a_deactivated_user_is_signed_out_at_their_next_request(app, user, engine):
+    signed_in = _signed_in(app, user.email)
+    with Session(engine) as session:
+        session.get(User, user.id).active = False
+        session.commit()
+    assert signed_in.get("/account/password").headers["Location"].startswith("/sign-in")
+
+
 def test_every_page_carries_the_security_headers(app):
     client = app.test_client()
     page = client.get("/sign-in")

@@ -1,6 +1,9 @@
 """Sign in, sign out and change password."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_login import UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -33,15 +36,29 @@ def db_session_teardown(_exc=None) -> None:
         session.close()
 
 
+def _fingerprint(user: User) -> str:
+    """Changes whenever the user's password does (it is of the hash, which has a fresh salt each time)."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:20]
+
+
 class SignedInUser(UserMixin):
     def __init__(self, user: User):
         self.id, self.email, self.role, self.name = user.id, user.email, user.role, user.name
+        self.fingerprint = _fingerprint(user)
+
+    def get_id(self) -> str:
+        """What the session cookie keeps: the user's id and their password's fingerprint, so that changing or
+        resetting a password ends every session signed in with the old one (Flask-Login's alternative token)."""
+        return f"{self.id}:{self.fingerprint}"
 
 
 @login_manager.user_loader
-def load_user(user_id: str):
-    user = db().get(User, int(user_id))
-    return SignedInUser(user) if user and user.active else None
+def load_user(session_id: str):
+    user_id, _, fingerprint = session_id.partition(":")
+    user = db().get(User, int(user_id)) if user_id.isdigit() else None
+    if user is None or not user.active or not hmac.compare_digest(fingerprint, _fingerprint(user)):
+        return None
+    return SignedInUser(user)
 
 
 class SignInForm(FlaskForm):
@@ -105,14 +122,15 @@ def password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            change_password(db(), current_user.id, form.current_password.data, form.new_password.data)
+            user = change_password(db(), current_user.id, form.current_password.data, form.new_password.data)
         except SignInRefused as refused:
             form.current_password.errors.append(str(refused))
         except BadInput as rejected:
             form.new_password.errors.append(str(rejected))
         db().commit()  # a wrong current password is a failed sign-in, counted and audited
         if not form.errors:
-            flash("Your password has been changed")
+            login_user(SignedInUser(user))  # this session goes on; those signed in with the old password end
+            flash("Your password has been changed. You have been signed out everywhere else.")
             return redirect(url_for("auth.home"))
     return render_template("auth/change_password.html", form=form, min_length=MIN_PASSWORD_LENGTH,
                            title="Change your password")

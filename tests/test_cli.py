@@ -163,6 +163,16 @@ def test_tick_and_pathway_diagram(county):
     assert "stateDiagram-v2" in diagram and "notice_to_improve --> penalty_notice: issue_penalty_notice" in diagram
 
 
+def test_two_processes_raising_a_concern_for_one_pupil_open_one_case(county):
+    """The pupil's row is locked (PostgreSQL) or the writers serialised (SQLite): the second sees the first's case."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda _: county("case", "open", make_upn(2), "--as", "aeo@example.org", check=None),
+                             range(2)))
+    assert sorted(r.returncode for r in runs) == [0, 3], [(r.returncode, r.stderr) for r in runs]
+    refused = next(r for r in runs if r.returncode == 3)
+    assert "open case" in refused.stdout + refused.stderr
+
+
 @pytest.mark.skipif(not PG.startswith("postgresql"), reason="row locking is tested on PostgreSQL")
 def test_two_processes_firing_the_same_trigger_exactly_one_succeeds(county):
     ref = county("case", "open", make_upn(1), "--as", "aeo@example.org").stdout.strip()

@@ -93,7 +93,9 @@ def open_case(session: Session, upn: str, actor_email: str, on: date | None = No
     on = on or clock.today()
     _check_on(on)
     data = _parse(raw or {})
-    pupil = session.exec(select(Pupil).where(Pupil.upn == upn)).first()
+    # the pupil's row is locked for the transaction, so two concerns raised at once cannot both pass the guard
+    # "no other open case for the pupil" (PostgreSQL; SQLite's writers are serialised already)
+    pupil = session.exec(select(Pupil).where(Pupil.upn == upn).with_for_update()).first()
     if pupil is None:
         raise BadInput(f"upn {upn}: no such pupil")
     if not can_see_pupil(session, user, pupil):

@@ -20,7 +20,6 @@ from ..extensions import login_manager
 from ..permissions import public, signed_in
 
 bp = Blueprint("auth", __name__)
-WORKLIST_ROLES = ("aeo", "manager", "legal", "school")
 
 
 def db() -> Session:
@@ -90,12 +89,12 @@ def login():
 @bp.route("/home")
 @signed_in
 def home():
-    """Any signed-in user: where sign-in lands (school staff: their pupils; others who work cases: the worklist)."""
+    """Any signed-in user: where sign-in lands (school staff: their pupils; admins: the users; others: the worklist)."""
     if current_user.role == "school":
         return redirect(url_for("schools.pupils"))
-    if current_user.role in WORKLIST_ROLES:
-        return redirect(url_for("cases.worklist"))
-    return render_template("auth/home.html", title="Your work")
+    if current_user.role == "admin":
+        return redirect(url_for("admin.users"))
+    return redirect(url_for("cases.worklist"))
 
 
 @bp.route("/sign-out", methods=["POST"])

@@ -136,6 +136,7 @@ class User(SQLModel, table=True):
     active: bool = True
     failed_logins: int = 0
     locked_until: Optional[datetime] = None
+    must_change_password: bool = False  # an admin chose the password (new user, reset): the user must replace it
 
 
 class UserSchool(SQLModel, table=True):

@@ -223,6 +223,29 @@ def test_an_admin_reset_ends_the_users_sessions(app, user, engine):
     assert signed_in.get("/account/password").headers["Location"].startswith("/sign-in")
 
 
+def test_after_an_admin_reset_the_user_must_choose_a_new_password_before_anything_else(app, user, engine):
+    with Session(engine) as session:
+        admin = make_user(session, "admin")
+        given = users.reset_password(session, user.id, admin.email)
+        session.commit()
+    client = _signed_in(app, user.email, given)
+    for path in ("/home", "/worklist", "/pupils"):
+        assert client.get(path).headers["Location"] == "/account/password", path
+    form = client.get("/account/password").get_data(as_text=True)
+    assert "Your password was set by an administrator" in form
+    token = _token(form)
+    same = client.post("/account/password", data={"current_password": given, "new_password": given,
+                                                  "confirm_password": given, "csrf_token": token})
+    assert ("#new_password", "The new password must be different from the current one") in \
+        error_summary(same.get_data(as_text=True))
+    done = client.post("/account/password", data={"current_password": given, "new_password": NEW_PASSWORD,
+                                                  "confirm_password": NEW_PASSWORD, "csrf_token": token})
+    assert done.status_code == 302
+    assert client.get("/worklist").status_code == 200, "free to go on"
+    with Session(engine) as session:
+        assert session.get(User, user.id).must_change_password is False
+
+
 def test_a_deactivated_user_is_signed_out_at_their_next_request(app, user, engine):
     signed_in = _signed_in(app, user.email)
     with Session(engine) as session:

@@ -139,7 +139,7 @@ def test_a_school_user_added_with_a_school_signs_in_with_the_password_shown_once
     client, signed = sign_in_as(app, "lead@riverside.example.org", password)
     assert signed.status_code == 302
     assert client.get("/account/password").status_code == 200
-    assert client.get("/admin/users").status_code == 403
+    assert client.get("/school").headers["Location"] == "/account/password", "their own password first"
     assert "lead@riverside.example.org" in audited(pages_url, world.admin, "create", "user")
     assert audit_details(pages_url, world.admin, "user", "lead@riverside.example.org")[0]["schools"] == [
         world.school_urn]

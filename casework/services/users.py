@@ -122,7 +122,10 @@ def change_password(session: Session, user_id: int, current: str, new: str) -> U
     _refuse_if_locked(session, user)
     _check_password(session, user, current, "The current password is not right")
     check_new_password(user.email, new)
+    if verify_password(user, new):
+        raise BadInput("The new password must be different from the current one")
     user.password_hash = hash_password(new)
+    user.must_change_password = False
     session.add(user)
     audit(session, user.email, "update", "user", user.email, {"changed": "password"})
     return user
@@ -260,6 +263,9 @@ def create_user(session: Session, *, email: str, name: str, role: str, school_ur
     password = password or generate_password()
     user = add_user(session, email, role, password, _unique(school_urns), name=name.strip(), actor=actor,
                     request_id=request_id)
+    user.must_change_password = True  # the admin has seen it
+    session.add(user)
+    session.flush()
     return user, password
 
 
@@ -334,6 +340,7 @@ def reset_password(session: Session, user_id: int, actor: str, password: str = "
     password = password or generate_password()
     user.password_hash = hash_password(password)
     user.failed_logins, user.locked_until = 0, None
+    user.must_change_password = True  # the admin has seen it
     session.add(user)
     audit(session, actor, "update", "user", user.email,
           {"changed": "password", "reset_by_admin": True, **({"request": request_id} if request_id else {})})

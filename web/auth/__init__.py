@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlmodel import Session
@@ -44,6 +44,7 @@ class SignedInUser(UserMixin):
     def __init__(self, user: User):
         self.id, self.email, self.role, self.name = user.id, user.email, user.role, user.name
         self.fingerprint = _fingerprint(user)
+        self.must_change_password = user.must_change_password
 
     def get_id(self) -> str:
         """What the session cookie keeps: the user's id and their password's fingerprint, so that changing or
@@ -58,6 +59,19 @@ def load_user(session_id: str):
     if user is None or not user.active or not hmac.compare_digest(fingerprint, _fingerprint(user)):
         return None
     return SignedInUser(user)
+
+
+# What a user whose password an admin chose may reach before replacing it
+BEFORE_A_NEW_PASSWORD = {"auth.password", "auth.logout", "static", "assets"}
+
+
+@bp.before_app_request
+def new_password_first():
+    """A user signed in with a password an admin chose (a new account, a reset) is sent to change it first."""
+    if (current_user.is_authenticated and current_user.must_change_password
+            and request.endpoint not in BEFORE_A_NEW_PASSWORD):
+        return redirect(url_for("auth.password"))
+    return None
 
 
 class SignInForm(FlaskForm):
@@ -132,4 +146,4 @@ def password():
             flash("Your password has been changed. You have been signed out everywhere else.")
             return redirect(url_for("auth.home"))
     return render_template("auth/change_password.html", form=form, min_length=MIN_PASSWORD_LENGTH,
-                           title="Change your password")
+                           title="Change your password", forced=current_user.must_change_password)

@@ -274,11 +274,11 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         url = args.db or f"sqlite:///{folder / 'web-bench.db'}"
         world_file = folder / "web-bench.json"
+        upgrade(url)  # a kept database is brought up to the current schema too
         if args.keep and world_file.exists():
             world = json.loads(world_file.read_text())
             print(f"reusing the seeded database in {folder}")
         else:
-            upgrade(url)
             began = time.perf_counter()
             world = seed(url, args.pupils, args.cases, args.officers)
             world_file.write_text(json.dumps(world))

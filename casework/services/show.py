@@ -51,8 +51,9 @@ def judge_triggers(session: Session, case: Case, user: User, on: date | None = N
     return decisions
 
 
-def case_json(session: Session, ref: str, actor_email: str | None = None) -> dict:
-    """The case as the JSON of spec/interfaces.md."""
+def case_json(session: Session, ref: str, actor_email: str | None = None, with_triggers: bool = True) -> dict:
+    """The case as the JSON of spec/interfaces.md (`triggers` empty when not `with_triggers`: the case page judges
+    them itself, for its forms)."""
     user = get_user(session, actor_email) if actor_email else None
     case = load_case(session, ref, user)
     pupil = session.get(Pupil, case.pupil_id)
@@ -80,7 +81,7 @@ def case_json(session: Session, ref: str, actor_email: str | None = None) -> dic
                 "pay_by": pn.pay_by.isoformat() if pn.pay_by else None,
                 "payments": [{"on": p.paid_on.isoformat(), "amount": f"{p.amount:.2f}"} for p in payments]}
 
-    judged = judge_triggers(session, case, _judging_user(session, case, actor_email), today)
+    judged = judge_triggers(session, case, _judging_user(session, case, actor_email), today) if with_triggers else []
     return {
         "ref": case.ref, "state": case.state, "pathway": case.pathway, "upn": pupil.upn, "school_urn": school.urn,
         "officer": officer.email if officer else None,

@@ -67,9 +67,10 @@ def caseload():
 
 
 def _case_or_404(session: Session, ref: str) -> dict:
-    """The case as `case_json` gives it (scope checked, read audited); 404 when it is missing or out of scope."""
+    """The case as `case_json` gives it, without the triggers, which the page judges for its forms (scope checked,
+    read audited); 404 when it is missing or out of scope."""
     try:
-        return case_json(session, ref, current_user.email)
+        return case_json(session, ref, current_user.email, with_triggers=False)
     except (BadInput, PermissionDenied):
         abort(404)
 

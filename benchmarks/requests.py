@@ -10,9 +10,10 @@ and an autumn term of marks with a week's holiday coded G, in a temporary SQLite
 (a) every school uploads its requests as one CSV file (`csvfile.parse` + `submit.submit_many`: the code of conduct
     checked for every child, all or nothing per file), one commit per school;
 (b) an AEO accepts every request that passes, in bulk (`decide.passing_refs` + `decide.accept_many`, one commit per
-    request): for each child the pathway opens a case (`raise_concern`, with its concern letter to each parent) and
-    fires `issue_penalty_notice` (a notice and its letter per parent), so every letter is rendered, preflighted and
-    stored on the way, exactly as in production.
+    chunk of `decide.BULK_CHUNK` requests): for each child the pathway opens a case (`raise_concern`, with its
+    concern letter to each parent) and fires `issue_penalty_notice` (a notice and its letter per parent); each
+    chunk's letters are rendered together over every core, preflighted and stored before it commits, exactly as in
+    production.
 
 Letter rendering inside (b) is timed separately (the time spent in `casework.letters.render.render_jobs`), and (c)
 renders a sample of the same penalty notice letters again as one batch through `render_jobs` (spread over every core)

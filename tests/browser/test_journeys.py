@@ -62,3 +62,33 @@ def test_the_accessibility_check_fails_on_a_page_with_a_serious_violation(journe
     tab.page.set_content('<html lang="en"><body><main><h1>Bad</h1><img src="x.png"><input type="text"></main></body></html>')
     with pytest.raises(AssertionError, match="image-alt"):
         tab.check("bad")
+
+
+def test_a_legal_officer_builds_the_court_bundle_and_the_progress_page_follows_the_build(journey, people, live_url):
+    pupil, users = people
+    with Session(get_engine(live_url), expire_on_commit=False) as session:
+        ref = open_case(session, pupil.upn, users["aeo"], date(2026, 10, 1)).case.ref
+        fire(session, ref, "start_consultation", users["aeo"], date(2026, 10, 1))
+        fire(session, ref, "agree_action_plan", users["aeo"], date(2026, 10, 2),
+             {"actions": "Morning check-in", "review_on": "2026-10-30"})
+        fire(session, ref, "issue_notice_to_improve", users["aeo"], date(2026, 10, 5), {"improvement_weeks": "3"})
+        fire(session, ref, "refer_for_prosecution", users["aeo"], date(2026, 11, 23), REFERRAL)
+        session.commit()
+    legal = journey("bundle")
+    page = legal.sign_in(users["legal"], PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("link", name="Prosecutions").click()
+    legal.check("prosecutions")
+    with page.expect_navigation():
+        page.get_by_role("link", name=f"Evidence and bundle for {ref}").click()
+    legal.check("evidence")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Build a new version").click()
+    page.wait_for_load_state("load")
+    assert page.get_by_role("heading", level=1).inner_text() == "Court bundle version 1"
+    if page.locator("[data-cw-progress]").count():  # still building: the page follows the build by itself
+        legal.check("bundle-building")
+    page.get_by_text("Bundle built").wait_for(timeout=60_000)
+    legal.check("bundle-built")
+    pdf = page.request.get(page.get_by_role("link", name="Open the PDF").get_attribute("href"))
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF-")

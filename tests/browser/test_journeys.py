@@ -80,7 +80,10 @@ def test_a_legal_officer_builds_the_court_bundle_and_the_progress_page_follows_t
         page.get_by_role("link", name="Prosecutions").click()
     legal.check("prosecutions")
     with page.expect_navigation():
-        page.get_by_role("link", name=f"Evidence and bundle for {ref}").click()
+        page.get_by_role("link", name=ref, exact=True).click()
+    legal.check("case")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Build the bundle, attach evidence").click()
     legal.check("evidence")
     with page.expect_navigation():
         page.get_by_role("button", name="Build a new version").click()

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import Session, select
 
 import workflows
@@ -228,33 +228,47 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def worklist(session: Session, user, today: date | None = None) -> dict:
-    """What a user should act on: deadlines due or overdue, open alerts, unpaid PNs awaiting a decision."""
+def worklist(session: Session, user, today: date | None = None, limit: int | None = None) -> dict:
+    """What a user should act on: deadlines due or overdue (most overdue first), open alerts (newest first), unpaid
+    PNs awaiting a decision (longest unpaid first).
+
+    With `limit`, each list holds at most that many and `totals` gives each list's full length (a manager's worklist
+    covers the whole authority: tens of thousands of rows)."""
     from .services.scope import school_ids  # services import checks; read the scope lazily
 
     today = today or clock.today()
     open_states = workflows.load().open_states
-    cases = select(Case).where(Case.state.in_(open_states))
+    in_scope = [Case.state.in_(open_states)]
     scope = school_ids(session, user)
     if user.role == "school":
-        cases = cases.where(Case.school_id.in_(scope))
+        in_scope.append(Case.school_id.in_(scope))
     elif user.role == "aeo":
-        cases = cases.where(Case.officer_id == user.id)
-    case_rows = {c.id: c for c in session.exec(cases)}
-    deadlines = session.exec(select(Deadline).where(Deadline.case_id.in_(list(case_rows)), Deadline.done_at.is_(None),
-                                                    Deadline.due_on <= today).order_by(Deadline.due_on)).all()
-    unpaid = session.exec(select(PenaltyNotice).where(PenaltyNotice.case_id.in_(list(case_rows)),
-                                                      PenaltyNotice.status == "unpaid")).all()
+        in_scope.append(Case.officer_id == user.id)
+    deadlines = (select(Case.ref, Deadline.kind, Deadline.due_on).join(Case, Case.id == Deadline.case_id)
+                 .where(*in_scope, Deadline.done_at.is_(None), Deadline.due_on <= today)
+                 .order_by(Deadline.due_on, Deadline.id))
+    unpaid = (select(Case.ref, PenaltyNotice.ref, PenaltyNotice.pay_by).join(Case, Case.id == PenaltyNotice.case_id)
+              .where(*in_scope, PenaltyNotice.status == "unpaid").order_by(PenaltyNotice.pay_by, PenaltyNotice.id))
     alerts = select(Alert).where(Alert.resolved_at.is_(None)).order_by(Alert.raised_on.desc(), Alert.id)
     if user.role == "school":
         alerts = alerts.where(Alert.school_id.in_(scope), Alert.kind == "n_code_overdue")
     elif scope:
         alerts = alerts.where(Alert.school_id.in_(scope))
-    return {
-        "deadlines": [{"case": case_rows[d.case_id].ref, "kind": d.kind, "due_on": d.due_on.isoformat(),
-                       "overdue": d.due_on < today} for d in deadlines],
-        "unpaid_penalty_notices": [{"case": case_rows[pn.case_id].ref, "ref": pn.ref,
-                                    "pay_by": pn.pay_by.isoformat() if pn.pay_by else None} for pn in unpaid],
+
+    def rows(query):
+        return session.exec(query.limit(limit) if limit is not None else query).all()
+
+    work = {
+        "deadlines": [{"case": ref, "kind": kind, "due_on": due_on.isoformat(), "overdue": due_on < today}
+                      for ref, kind, due_on in rows(deadlines)],
+        "unpaid_penalty_notices": [{"case": case_ref, "ref": ref, "pay_by": pay_by.isoformat() if pay_by else None}
+                                   for case_ref, ref, pay_by in rows(unpaid)],
         "alerts": [{"id": a.id, "kind": a.kind, "raised_on": a.raised_on.isoformat(), "message": a.message}
-                   for a in session.exec(alerts)],
+                   for a in rows(alerts)],
     }
+    if limit is not None:
+        work["totals"] = {key: session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
+                          if len(work[key]) == limit else len(work[key])
+                          for key, query in (("deadlines", deadlines), ("unpaid_penalty_notices", unpaid),
+                                             ("alerts", alerts))}
+    return work

@@ -107,3 +107,17 @@ def test_worklists_are_scoped(session, world: World, tmp_path):
     assert other == {"deadlines": [], "unpaid_penalty_notices": [], "alerts": []}
     officer = make_user(session, "aeo")
     assert worklist(session, officer, date(2026, 11, 23))["deadlines"] == []
+
+
+def test_a_limited_worklist_keeps_the_most_urgent_and_counts_the_rest(session, world: World, tmp_path):
+    ref = to_notice_to_improve(session, world)
+    fire(session, ref, "issue_penalty_notice", world.aeo, date(2026, 11, 20))
+    arrive(session, [marks_csv(tmp_path, [(world.pupil.upn, world.school.urn, "2026-09-14", "AM", "I"),
+                                          (world.pupil.upn, world.school.urn, "2026-09-15", "AM", "I")])])
+    manager = get_user(session, world.manager) if hasattr(world, "manager") else make_user(session, "manager")
+    whole = worklist(session, manager, date(2027, 1, 30))
+    assert len(whole["deadlines"]) >= 2 and len(whole["alerts"]) >= 2, whole
+    top = worklist(session, manager, date(2027, 1, 30), limit=1)
+    assert top["deadlines"] == whole["deadlines"][:1] and top["alerts"] == whole["alerts"][:1]
+    assert top["totals"] == {key: len(whole[key]) for key in ("deadlines", "unpaid_penalty_notices", "alerts")}
+    assert [d["due_on"] for d in whole["deadlines"]] == sorted(d["due_on"] for d in whole["deadlines"])

@@ -675,6 +675,20 @@ def test_school_users_see_no_penalty_notice_work_on_the_worklist(app, pages_url,
     assert deadline_label("pn_reduced_period_ends") not in school
 
 
+def test_a_long_worklist_shows_the_most_urgent_and_says_how_many_there_are(app, pages_url, people, monkeypatch):
+    import web.cases
+
+    new_case(pages_url, people, at_contract, father=False)
+    new_case(pages_url, people, at_contract, father=False)
+    whole = page(signed_in(app, people.manager), "/worklist").words
+    due = len(re.findall(r"Overdue|Due today", whole))
+    assert due >= 2
+    monkeypatch.setattr(web.cases, "WORKLIST_ROWS", 1)
+    words = page(signed_in(app, people.manager), "/worklist").words
+    assert f"The 1 most overdue of {due} deadlines due." in words
+    assert len(re.findall(r"Overdue|Due today", words)) == 1
+
+
 def test_a_service_message_about_a_value_is_put_on_that_field(app):
     """What the service says about malformed data (`key: ...`, as the CLI prints it) lands on the field it names."""
     from web.cases.forms import trigger_form

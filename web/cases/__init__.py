@@ -37,15 +37,23 @@ def less_common(check) -> bool:
     return check.trigger in LESS_COMMON or "support_inappropriate" in check.transition.requires
 
 
+WORKLIST_ROWS = 100  # the most urgent of each list; a manager's covers the whole authority
+
+
 @bp.route("/worklist")
 @roles(*CASE_ROLES)
 def worklist():
     """Case roles: the deadlines, unpaid penalty notices and alerts to act on."""
     session = db()
-    work = checks.worklist(session, get_user(session, current_user.email))
+    user = get_user(session, current_user.email)
     if current_user.role == "school":  # penalty notices are the authority's business, as on the case page
-        work = {**work, "unpaid_penalty_notices": None,
-                "deadlines": [d for d in work["deadlines"] if d["kind"] not in PENALTY_NOTICE_DEADLINES]}
+        work = checks.worklist(session, user)
+        deadlines = [d for d in work["deadlines"] if d["kind"] not in PENALTY_NOTICE_DEADLINES]
+        work = {**work, "unpaid_penalty_notices": None, "deadlines": deadlines[:WORKLIST_ROWS],
+                "totals": {"deadlines": len(deadlines), "alerts": len(work["alerts"])}}
+        work["alerts"] = work["alerts"][:WORKLIST_ROWS]
+    else:
+        work = checks.worklist(session, user, limit=WORKLIST_ROWS)
     audit(session, current_user.email, "read", "worklist", current_user.email)
     session.commit()
     return render_template("worklist.html", title="Your worklist", work=work, deadline_label=deadline_label)

@@ -10,8 +10,8 @@ and an autumn term of marks with a week's holiday coded G, in a temporary SQLite
 (a) every school uploads its requests as one CSV file (`csvfile.parse` + `submit.submit_many`: the code of conduct
     checked for every child, all or nothing per file), one commit per school;
 (b) an AEO accepts every request that passes, in bulk (`decide.passing_refs` + `decide.accept_many`, one commit per
-    chunk of `decide.BULK_CHUNK` requests): for each child the pathway opens a case (`raise_concern`, with its
-    concern letter to each parent) and fires `issue_penalty_notice` (a notice and its letter per parent); each
+    chunk of `decide.BULK_CHUNK` requests): for each child the pathway opens a case (`raise_concern`; a case opened
+    for a request writes no concern letter) and fires `issue_penalty_notice` (a notice and its letter per parent); each
     chunk's letters are rendered together over every core, preflighted and stored before it commits, exactly as in
     production.
 

@@ -33,6 +33,15 @@ def test_school_raises_a_concern_with_one_letter_per_parent(session, world):
     assert deadline.due_on == date(2026, 10, 15)  # the 10th school day after 1 Oct
 
 
+@pytest.mark.parametrize("lane, letters", [("pn_request", 0), ("other", 2)])
+def test_a_case_opened_for_a_penalty_notice_request_writes_no_concern_letter(session, world, lane, letters):
+    """The pathway's letters_unless: only lane=pn_request leaves the concern letter out; the deadline is set as ever."""
+    outcome = open_case(session, world.pupil.upn, world.aeo, date(2026, 10, 1), {"lane": lane})
+    assert len(letters_of(session, outcome.case.ref, "attendance_concern")) == letters
+    assert len(outcome.letters) == letters
+    assert session.exec(select(Deadline).where(Deadline.case_id == outcome.case.id)).one().kind == "consultation_due"
+
+
 def test_school_user_of_another_school_is_refused(session, world):
     with pytest.raises(Blocked, match="not on the roll of your school"):
         open_case(session, world.pupil.upn, world.other_school_user, date(2026, 10, 1))

@@ -431,7 +431,7 @@ def test_bulk_accept_renders_every_letter_and_stores_it(session, family):
     result = decide.accept_many(session, [r.ref for r in requests], family.aeo)
     assert [a.request.ref for a in result.accepted] == [r.ref for r in requests] and result.notices == 4
     letters = session.exec(select(Letter).order_by(Letter.id)).all()[before:]
-    assert sorted(letter.kind for letter in letters) == ["attendance_concern"] * 4 + ["penalty_notice"] * 4
+    assert [letter.kind for letter in letters] == ["penalty_notice"] * 4, "one letter per parent per child"
     for letter in letters:
         assert letter.pages >= 1 and storage.verify(letter.path, letter.sha256), letter.kind
         assert storage.load(letter.path).startswith(b"%PDF-")
@@ -452,7 +452,7 @@ def test_a_letter_failing_preflight_in_a_bulk_accept_skips_only_its_request(sess
     assert ref == bad.ref and any("letter to Jo Reed cannot be posted" in r for r in reasons), reasons
     assert bad.status == "submitted" and good.status == "accepted"
     letters = session.exec(select(Letter)).all()[before:]
-    assert len(letters) == 4 and all(letter.sha256 and letter.pages for letter in letters), "no letter half-made"
+    assert len(letters) == 2 and all(letter.sha256 and letter.pages for letter in letters), "no letter half-made"
     assert not session.exec(select(Case).where(Case.pupil_id == cal.id)).all(), "no case opened for Cal"
 
 
@@ -517,8 +517,10 @@ def test_letters_of_an_accepted_request_are_on_its_cases(session, family):
     decide.accept(session, request.ref, family.aeo)
     issued = decide.issued_notices(session, [request.id])[request.id]
     assert len(issued) == 2 and all(len(i.letters) == 1 and i.letters[0].kind == "penalty_notice" for i in issued)
-    assert session.exec(select(Letter).where(Letter.kind == "attendance_concern")).all(), \
-        "opening the case writes the pathway's concern letter too"
+    assert session.exec(select(Letter).where(Letter.kind != "penalty_notice")).all() == [], \
+        "one letter per parent per child: the case opened for the request writes no concern letter"
+    case = session.exec(select(Case).where(Case.pupil_id == family.ava.id)).one()
+    assert case.state == "penalty_notice"
 
 
 # ---------------------------------------------------------------- the command line

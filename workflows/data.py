@@ -16,6 +16,7 @@ MONEY_KEYS = {"amount", "fine", "costs"}
 TEXT_KEYS = {
     "reason", "actions", "requirements", "support", "support_inappropriate", "early_reason", "pn", "ground",
     "section", "eso_considered", "decision", "health_review", "court", "outcome", "note", "interview_notes",
+    "lane",  # raise_concern: "pn_request" when a school's penalty notice request opens the case
 }
 KNOWN_KEYS = DATE_KEYS | INT_KEYS | YES_NO_KEYS | MONEY_KEYS | TEXT_KEYS
 

@@ -28,7 +28,8 @@ class TransitionDef:
     requires: tuple[str, ...] = ()
     guards: tuple[str, ...] = ()
     letters: tuple[str, ...] = ()
-    letters_when: dict = field(default_factory=dict)
+    letters_when: dict = field(default_factory=dict)  # the letters go only when the data has all these values
+    letters_unless: dict = field(default_factory=dict)  # ... and none of these
     deadlines: tuple[dict, ...] = ()
     defaults: dict = field(default_factory=dict)
 
@@ -96,7 +97,7 @@ def from_dict(raw: dict) -> Pathway:
             trigger=t["trigger"], label=t.get("label", t["trigger"]), sources=_as_tuple(t["source"]),
             dest=t["dest"], roles=roles, requires=_as_tuple(t.get("requires")), guards=_as_tuple(t.get("guards")),
             letters=_as_tuple(t.get("letters")), letters_when=t.get("letters_when") or {},
-            deadlines=_as_tuple(t.get("deadlines")), defaults=t.get("defaults") or {},
+            letters_unless=t.get("letters_unless") or {}, deadlines=_as_tuple(t.get("deadlines")), defaults=t.get("defaults") or {},
         ))
     pathway = Pathway(
         name=raw["name"], version=int(raw["version"]), states=states, labels=labels, final_states=final,

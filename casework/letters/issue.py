@@ -197,7 +197,8 @@ def _prosecution(session: Session, case: Case, data: dict) -> dict:
 # ---------------------------------------------------------------- preflight of recipients
 
 def _letters_due(t: TransitionDef, data: dict) -> bool:
-    return all(data.get(key) == value for key, value in t.letters_when.items())
+    return (all(data.get(key) == value for key, value in t.letters_when.items())
+            and not any(data.get(key) == value for key, value in t.letters_unless.items()))
 
 
 def trigger_recipients(session: Session, pathway: Pathway, t: TransitionDef, case: Case, ctx: CaseContext, facts,

@@ -194,7 +194,8 @@ def _trigger_data(request: PnRequest, conduct) -> dict[str, str]:
 def _concern_data(request: PnRequest, conduct) -> dict[str, str]:
     label = conduct.reason(request.reason).label.lower()
     return {"reason": f"absent from {long_date(request.period_start)} to {long_date(request.period_end)}: {label}, "
-                      f"not authorised by the school (penalty notice request {request.ref})"}
+                      f"not authorised by the school (penalty notice request {request.ref})",
+            "lane": "pn_request"}  # no concern letter: the parents get the notices (letters_unless in the pathway)
 
 
 @dataclass

@@ -103,7 +103,9 @@ TRIGGER_FIELD_TEXT = {
     ("raise_concern", "reason"): FieldText("The concern", "the concern"),
     ("raise_concern", "actions"): FieldText("What had been tried", "what had been tried"),
     ("raise_concern", "note"): FieldText("Details", "the details"),
+    ("raise_concern", "lane"): FieldText("Opened for", "what the case was opened for"),
 }
+LANES = {"pn_request": "a school's penalty notice request (no concern letter)"}
 CHOICE_LABELS = {
     "withdrawal_ground": {"ought_not_to_have_been_issued": "It ought not to have been issued",
                           "wrong_person": "It was issued to the wrong person",
@@ -513,6 +515,8 @@ def event_details(pathway: Pathway, trigger: str, data: dict) -> list[tuple[str,
             text = ", ".join(str(v) for v in value)
         elif key == "deadline":
             text = deadline_label(str(value))
+        elif key == "lane":
+            text = LANES.get(str(value), str(value))
         elif key in choice_sets:
             text = choice_label(choice_sets[key], str(value))
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,12 @@ class Journey:
         page.screenshot(path=str(SCREENSHOTS / f"{self.name}-{self.shots:02d}-{slug[:60]}.png"), full_page=True)
         return page
 
+    def then(self, label: str, action):
+        """Do something that loads a page (`action`), wait for that page, then check it."""
+        with self.page.expect_navigation():
+            action()
+        return self.check(label)
+
     def sign_in(self, email: str, password: str):
         self.open("/sign-in")
         self.page.get_by_label("Email address").fill(email)
@@ -94,6 +101,18 @@ class Journey:
 
     def close(self):
         self.context.close()
+
+
+def words(page) -> str:
+    """The text of the page's main element, whitespace collapsed."""
+    return " ".join(page.locator("main").inner_text().split())
+
+
+def fill_date(page, prefix: str, day: date) -> None:
+    """A GOV.UK date input whose boxes are #PREFIX-day, #PREFIX-month and #PREFIX-year."""
+    page.locator(f"#{prefix}-day").fill(str(day.day))
+    page.locator(f"#{prefix}-month").fill(str(day.month))
+    page.locator(f"#{prefix}-year").fill(str(day.year))
 
 
 @pytest.fixture()

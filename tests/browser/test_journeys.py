@@ -32,16 +32,22 @@ def people(live_url):
     return pupil, users
 
 
+def referred_case(live_url, pupil, aeo: str) -> str:
+    """Ava's case taken by the AEO through a support plan and a notice to improve to a referral (committed)."""
+    with Session(get_engine(live_url), expire_on_commit=False) as session:
+        ref = open_case(session, pupil.upn, aeo, date(2026, 10, 1)).case.ref
+        fire(session, ref, "start_consultation", aeo, date(2026, 10, 1))
+        fire(session, ref, "agree_action_plan", aeo, date(2026, 10, 2),
+             {"actions": "Morning check-in", "review_on": "2026-10-30"})
+        fire(session, ref, "issue_notice_to_improve", aeo, date(2026, 10, 5), {"improvement_weeks": "3"})
+        fire(session, ref, "refer_for_prosecution", aeo, date(2026, 11, 23), REFERRAL)
+        session.commit()
+    return ref
+
+
 def test_a_legal_officer_opens_the_referred_case_and_sees_the_limitation_clock(journey, people, live_url):
     pupil, users = people
-    with Session(get_engine(live_url), expire_on_commit=False) as session:
-        ref = open_case(session, pupil.upn, users["aeo"], date(2026, 10, 1)).case.ref
-        fire(session, ref, "start_consultation", users["aeo"], date(2026, 10, 1))
-        fire(session, ref, "agree_action_plan", users["aeo"], date(2026, 10, 2),
-             {"actions": "Morning check-in", "review_on": "2026-10-30"})
-        fire(session, ref, "issue_notice_to_improve", users["aeo"], date(2026, 10, 5), {"improvement_weeks": "3"})
-        fire(session, ref, "refer_for_prosecution", users["aeo"], date(2026, 11, 23), REFERRAL)
-        session.commit()
+    ref = referred_case(live_url, pupil, users["aeo"])
     legal = journey("legal")
     page = legal.sign_in(users["legal"], PASSWORD)
     with page.expect_navigation():
@@ -66,14 +72,7 @@ def test_the_accessibility_check_fails_on_a_page_with_a_serious_violation(journe
 
 def test_a_legal_officer_builds_the_court_bundle_and_the_progress_page_follows_the_build(journey, people, live_url):
     pupil, users = people
-    with Session(get_engine(live_url), expire_on_commit=False) as session:
-        ref = open_case(session, pupil.upn, users["aeo"], date(2026, 10, 1)).case.ref
-        fire(session, ref, "start_consultation", users["aeo"], date(2026, 10, 1))
-        fire(session, ref, "agree_action_plan", users["aeo"], date(2026, 10, 2),
-             {"actions": "Morning check-in", "review_on": "2026-10-30"})
-        fire(session, ref, "issue_notice_to_improve", users["aeo"], date(2026, 10, 5), {"improvement_weeks": "3"})
-        fire(session, ref, "refer_for_prosecution", users["aeo"], date(2026, 11, 23), REFERRAL)
-        session.commit()
+    ref = referred_case(live_url, pupil, users["aeo"])
     legal = journey("bundle")
     page = legal.sign_in(users["legal"], PASSWORD)
     with page.expect_navigation():

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from casework.db import get_engine
 
+from .conftest import fill_date, words
 from ..factories import PASSWORD, fill_register, make_parent, make_pupil, make_school, make_user
 from ..scenarios import HALF_TERM
 
@@ -43,63 +44,38 @@ def siblings(live_url):
     return (ava.upn, ben.upn), users
 
 
-def _then(tab, label: str, action) -> None:
-    """Do something that loads a page, wait for that page, then check it (axe, one h1, a screenshot)."""
-    with tab.page.expect_navigation():
-        action()
-    tab.check(label)
-
-
-def _sign_in(tab, email: str):
-    tab.open("/sign-in")
-    tab.page.get_by_label("Email address").fill(email)
-    tab.page.get_by_label("Password").fill(PASSWORD)
-    _then(tab, "signed-in", tab.page.get_by_role("button", name="Sign in").click)
-    return tab.page
-
-
-def _text(page) -> str:
-    return " ".join(page.locator("main").inner_text().split())
-
-
-def _fill_date(page, name: str, day: date) -> None:
-    page.locator(f"#{name}-day").fill(str(day.day))
-    page.locator(f"#{name}-month").fill(str(day.month))
-    page.locator(f"#{name}-year").fill(str(day.year))
-
-
 def test_a_school_asks_for_notices_for_two_siblings_and_an_aeo_accepts_them(journey, siblings):
     upns, users = siblings
     school = journey("pn-request-school")
-    page = _sign_in(school, users["school"])
-    _then(school, "requests", page.get_by_role("link", name="Penalty notice requests").click)
-    _then(school, "new-request", page.get_by_role("button", name="Ask for penalty notices").click)
+    page = school.sign_in(users["school"], PASSWORD)
+    school.then("requests", page.get_by_role("link", name="Penalty notice requests").click)
+    school.then("new-request", page.get_by_role("button", name="Ask for penalty notices").click)
     page.get_by_label("Unique pupil number (UPN) of each child").fill("\n".join(upns))
     page.get_by_label("Holiday in term time").check()
-    _fill_date(page, "first_day", date(2026, 11, 9))
-    _fill_date(page, "last_day", date(2026, 11, 13))
-    _then(school, "marks-checked", page.get_by_role("button", name="Check the marks").click)
+    fill_date(page, "first_day", date(2026, 11, 9))
+    fill_date(page, "last_day", date(2026, 11, 13))
+    school.then("marks-checked", page.get_by_role("button", name="Check the marks").click)
     assert page.get_by_role("heading", name="What the attendance team will see").is_visible()
     assert page.get_by_text("Meets the code of conduct: 10 sessions coded G").count() == 2
     for field, text in STATEMENTS.items():
         page.locator(f"#{field}").fill(text)
     page.locator("#headteacher").fill("Pat Head")
     page.locator("#confirm").check()
-    _then(school, "request-sent", page.get_by_role("button", name="Send the request", exact=True).click)
+    school.then("request-sent", page.get_by_role("button", name="Send the request", exact=True).click)
     heading = page.get_by_role("heading", level=1).inner_text()
     ref = re.search(r"PR-\d{4}-\d{5}", heading).group(0)
-    assert "Waiting for a decision" in _text(page)
+    assert "Waiting for a decision" in words(page)
 
     aeo = journey("pn-request-aeo")
-    officer = _sign_in(aeo, users["aeo"])
-    _then(aeo, "queue", officer.get_by_role("link", name="PN requests").click)
+    officer = aeo.sign_in(users["aeo"], PASSWORD)
+    aeo.then("queue", officer.get_by_role("link", name="PN requests").click)
     row = officer.get_by_role("row").filter(has_text=ref)
     assert "Passes every check" in row.inner_text()
-    _then(aeo, "review", row.get_by_role("link", name=ref).click)
-    assert "Accepting it issues 4 penalty notices" in _text(officer)
+    aeo.then("review", row.get_by_role("link", name=ref).click)
+    assert "Accepting it issues 4 penalty notices" in words(officer)
     officer.get_by_label("Accept: issue the penalty notices").check()
-    _then(aeo, "accepted", officer.get_by_role("button", name="Confirm the decision").click)
-    assert "4 penalty notices issued" in _text(officer)
+    aeo.then("accepted", officer.get_by_role("button", name="Confirm the decision").click)
+    assert "4 penalty notices issued" in words(officer)
     links = officer.get_by_role("link", name=re.compile(r"Penalty notice letter to .* \(PDF\)"))
     assert links.count() == 4
     for i in range(4):
@@ -107,15 +83,15 @@ def test_a_school_asks_for_notices_for_two_siblings_and_an_aeo_accepts_them(jour
         assert response.ok and response.headers["content-type"] == "application/pdf"
         assert response.body().startswith(b"%PDF")
 
-    _then(school, "request-accepted", page.reload)
+    school.then("request-accepted", page.reload)
     assert page.get_by_role("table", name=re.compile(r"Penalty notices issued \(4\)")).is_visible()
     assert page.get_by_text("Issued: payment period running").count() == 4
-    _then(school, "requests-after", page.get_by_role("link", name="All your requests").click)
+    school.then("requests-after", page.get_by_role("link", name="All your requests").click)
     assert "4 issued" in page.get_by_role("row").filter(has_text=ref).inner_text()
 
     manager = journey("pn-request-manager")
-    office = _sign_in(manager, users["manager"])
-    _then(manager, "queue", office.get_by_role("link", name="PN requests").click)
-    _then(manager, "figures", office.get_by_role("link", name="Figures and the PRM return").click)
+    office = manager.sign_in(users["manager"], PASSWORD)
+    manager.then("queue", office.get_by_role("link", name="PN requests").click)
+    manager.then("figures", office.get_by_role("link", name="Figures and the PRM return").click)
     holiday = office.get_by_role("row").filter(has_text="Holiday in term time")
     assert holiday.inner_text().split()[-6:] == ["4", "0", "0", "0", "0", "4"]

@@ -70,14 +70,14 @@ def test_a_school_raises_a_concern_and_an_aeo_takes_it_to_penalty_notices(journe
 
     # The school sees the case among its own
     school.then("school-cases", lambda: page.goto("/school/cases"))
-    assert ref in shown(page)
+    assert ref in words(page)
 
     # An AEO opens the case and takes it through the pathway
     aeo = journey("pathway-aeo")
     page = aeo.sign_in(users["aeo"], PASSWORD)
     case_page = aeo.then("case", lambda: page.goto(f"/cases/{ref}"))
     assert case_page.get_by_role("heading", level=1).inner_text().startswith(f"Case {ref}")
-    assert "Concern raised" in shown(page)
+    assert "Concern raised" in words(page)
 
     _fire(aeo, "Start consultation with the school")
 
@@ -100,7 +100,7 @@ def test_a_school_raises_a_concern_and_an_aeo_takes_it_to_penalty_notices(journe
     aeo.then("penalty-notice-refused", page.get_by_role("button", name="Issue penalty notices", exact=True).click)
     problem = page.locator(".govuk-error-summary a[href='#early_reason']")
     assert problem.inner_text().startswith("The improvement period runs until"), "the refusal is on the reason's field"
-    assert "early_reason" not in shown(page), "the CLI's name for the field is not shown"
+    assert "early_reason" not in words(page), "the CLI's name for the field is not shown"
     page.get_by_label("Reason to issue before the improvement period ends").fill(
         "Ava has missed a further 6 sessions without reason since the notice; the parents have said she will not "
         "return before January.")

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import re
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,6 +38,7 @@ from .models import (
     PupilContact,
     RegisterYear,
     School,
+    Setting,
 )
 from .register import codes
 from .register.marks import SESSIONS, academic_year, session_at, session_index, year_end, year_start
@@ -985,6 +987,8 @@ class _Import:
             session.execute(insert(register), new_rows)
         if changed_rows:
             session.execute(update(register).where(register.c.id == bindparam("row_id")), changed_rows)
+        if new_rows or changed_rows:
+            registers_changed(session)
         if history:
             session.execute(insert(_table(MarkChange)), history)
             summary.mark_changes = history
@@ -1015,6 +1019,18 @@ class _Import:
         ]
         if payments:
             session.execute(insert(_table(Payment)), payments)
+
+
+REGISTER_GENERATION = "register_generation"  # a Setting: a new value whenever marks are written
+
+
+def registers_changed(session: Session) -> None:
+    """Mark that registers have changed (new marks too, which no row id shows), so that figures worked out from them
+    (the dashboard's) are worked out again. A fresh random value, so that two imports at once cannot leave it as
+    either found it."""
+    row = session.get(Setting, REGISTER_GENERATION) or Setting(key=REGISTER_GENERATION)
+    row.value = uuid.uuid4().hex
+    session.add(row)
 
 
 def _conflict(upn: str, urn: str, year: int, index: int, char: str, earlier: tuple[str, Where]) -> str:

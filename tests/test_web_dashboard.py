@@ -254,6 +254,17 @@ def test_the_figures_are_cached_until_a_mark_changes(session, registers):
     assert dashboard.absence_figures(session) is changed
 
 
+def test_the_figures_are_worked_out_again_when_new_marks_arrive_on_existing_registers(session, registers):
+    """The daily import adds marks to rows that exist already: no id changes, but the register generation does."""
+    first = dashboard.absence_figures(session, date(2026, 9, 21))
+    import_records(session, [RecordBatch("mis", "marks", [  # Monday 21 Sep: P5 absent all day, a new mark
+        {"upn": registers.upns["P5"], "school_urn": registers.beta.urn, "date": "2026-09-21", "session": s,
+         "code": "O"} for s in ("AM", "PM")])])
+    second = dashboard.absence_figures(session, date(2026, 9, 21))
+    assert second is not first
+    assert second.overall.rates.absent == first.overall.rates.absent + 2
+
+
 def test_the_figures_are_worked_out_again_for_a_new_register_and_after_a_while(session, registers):
     first = dashboard.absence_figures(session)
     pupil = make_pupil(session, registers.beta, forename="Newcomer")

@@ -20,7 +20,9 @@ from sqlmodel import Session, select
 import workflows
 
 from .. import clock
-from ..models import Case, CaseEvent, Deadline, MarkChange, PenaltyNotice, Pupil, RegisterYear, School, User
+from ..imports import REGISTER_GENERATION
+from ..models import (Case, CaseEvent, Deadline, MarkChange, PenaltyNotice, Pupil, RegisterYear, School, Setting,
+                      User)
 from ..register import codes
 from ..register.marks import academic_year, year_start
 from ..register.measures import COUNT_BITS, measures_for_all
@@ -475,10 +477,10 @@ def _latest_ids(session: Session, *tables) -> tuple:
 
 
 def register_token(session: Session) -> tuple:
-    """Changes when a register row or a pupil is added or a mark is corrected (mark_change is append-only).
-
-    Marks added to an existing register row (the usual daily import) change none of these, hence MAX_AGE."""
-    return _latest_ids(session, RegisterYear, MarkChange, Pupil)
+    """Changes when marks are written (imports renew the register generation), a register row or a pupil is added or
+    a mark is corrected (mark_change is append-only)."""
+    generation = session.get(Setting, REGISTER_GENERATION)
+    return (*_latest_ids(session, RegisterYear, MarkChange, Pupil), generation.value if generation else "")
 
 
 def casework_token(session: Session) -> tuple:

@@ -35,10 +35,23 @@ def _engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time: the row lock of SQLite
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")  # a reader: under WAL it neither waits for nor blocks the writer
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time: the row lock of SQLite
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+READ_ONLY = "casework_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The engine for long work that only reads (the dashboard's figures, worked out in the background). On SQLite
+    its transactions do not take the write lock, which every other transaction takes at BEGIN, so a read of
+    seconds does not hold up every page meanwhile; a write inside one may fail."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def is_postgres(engine: Engine) -> bool:

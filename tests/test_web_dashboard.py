@@ -297,6 +297,17 @@ def test_slow_figures_out_of_date_are_shown_while_they_are_worked_out_again_in_t
     assert cache.get(session, None, ("v3",), compute) == 3 and len(calls) == 3
 
 
+def test_figures_worked_out_in_the_background_read_beside_a_writer(session, registers):
+    """The background session reads while another transaction holds the write lock (every SQLite transaction takes it
+    at BEGIN but these): it sees what is committed, not the writer's rows. Were it to wait for the lock, it would
+    fail with "database is locked" after the engine's timeout."""
+    from casework.db import read_only
+
+    assert session.exec(select(School).where(School.name == "Alpha Primary")).one()  # written, not committed
+    with Session(read_only(session.get_bind().engine)) as reader:
+        assert reader.exec(select(School).where(School.name == "Alpha Primary")).all() == []
+
+
 # ---------------------------------------------------------------- charts
 
 

@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 import workflows
 
 from .. import clock
+from ..db import read_only
 from ..imports import REGISTER_GENERATION
 from ..models import (Case, CaseEvent, Deadline, MarkChange, PenaltyNotice, Pupil, RegisterYear, School, Setting,
                       User)
@@ -445,7 +446,7 @@ class _Cache:
 
     def _refresh(self, engine, slot: tuple, key: tuple, compute) -> None:
         try:
-            with Session(engine) as session:
+            with Session(read_only(engine)) as session:
                 entry = self._work_out(session, key, compute)
             with self._lock:
                 self._entries[slot] = entry

@@ -7,7 +7,6 @@ every section and document and makes the PDF open at 100 %.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 from typing import Callable
@@ -133,12 +132,9 @@ def _sequence(docs: list[Document], first_page: int, added_in: int) -> list[Plac
 
 def _stored(doc: Document) -> bytes:
     try:
-        data = storage.load(doc.path)
-    except storage.StorageError as exc:
+        return storage.load_verified(doc.path, doc.file_sha256)
+    except storage.StorageError as exc:  # missing, or no longer the file recorded
         raise BundleError(f"{doc.title}: {exc}") from None
-    if hashlib.sha256(data).hexdigest() != doc.file_sha256:
-        raise BundleError(f"{doc.title}: the stored file no longer matches the SHA-256 recorded when it was stored")
-    return data
 
 
 # ---------------------------------------------------------------- finishing

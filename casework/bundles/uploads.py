@@ -93,9 +93,10 @@ def get(session: Session, ref: str, document_id: int, actor_email: str) -> tuple
     row = session.get(EvidenceDocument, document_id)
     if row is None or row.case_id != case.id:
         raise BadInput(f"case {ref} has no document {document_id}")
-    data = storage.load(row.path)
-    if hashlib.sha256(data).hexdigest() != row.sha256:
-        raise BadInput(f"document {document_id}: the stored file no longer matches its SHA-256")
+    try:
+        data = storage.load_verified(row.path, row.sha256)
+    except storage.StorageError as exc:
+        raise BadInput(f"document {document_id}: {exc}") from None
     audit(session, user.email, "export", "evidence", f"{ref}/{row.id}", {"sha256": row.sha256})
     return row, data
 

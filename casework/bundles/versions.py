@@ -2,7 +2,6 @@
 versions. A version built after a served one keeps every served page and its number, and appends what is new."""
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -334,9 +333,10 @@ def _fresh(d: data_mod.BundleData, builder: Builder, docs: list[Document], versi
 def _base_pages(base: BundleVersion):
     from pypdf import PdfReader
 
-    data = storage.load(base.body_path)
-    if hashlib.sha256(data).hexdigest() != base.body_sha256:
-        raise BundleError(f"the stored pages of version {base.version} no longer match their SHA-256")
+    try:
+        data = storage.load_verified(base.body_path, base.body_sha256)
+    except storage.StorageError as exc:
+        raise BundleError(f"the stored pages of version {base.version} cannot be used: {exc}") from None
     return PdfReader(io.BytesIO(data))
 
 
@@ -410,9 +410,10 @@ def pdf_of(session: Session, ref: str, number: int, actor_email: str) -> tuple[B
     row = get_version(session, case, number)
     if row.status not in ("ready", "served"):
         raise BadInput(f"version {number} has no PDF: it is {row.status}")
-    data = storage.load(row.path)
-    if hashlib.sha256(data).hexdigest() != row.sha256:
-        raise BundleError(f"the stored file of version {number} no longer matches its SHA-256")
+    try:
+        data = storage.load_verified(row.path, row.sha256)
+    except storage.StorageError as exc:
+        raise BundleError(f"the stored file of version {number} cannot be used: {exc}") from None
     audit(session, user.email, "export", "bundle", f"{ref}/v{number}", {"sha256": row.sha256})
     return row, data
 

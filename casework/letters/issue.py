@@ -297,11 +297,9 @@ def store_templates(templates: render.Templates) -> str:
 
 def load_templates(version: str) -> render.Templates:
     try:
-        data = storage.load(f"{version[:2]}/{version}.json")
-    except storage.StorageError:
-        raise render.LetterError(f"the letter templates of version {version[:12]} are not in the file store") from None
-    if not storage.verify(f"{version[:2]}/{version}.json", version):
-        raise render.LetterError(f"the stored letter templates of version {version[:12]} have been altered")
+        data = storage.load_verified(f"{version[:2]}/{version}.json", version)
+    except storage.StorageError as exc:  # not in the store, or altered
+        raise render.LetterError(f"the letter templates of version {version[:12]} cannot be used: {exc}") from None
     return render.Templates.from_source(data)
 
 

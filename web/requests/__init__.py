@@ -240,13 +240,15 @@ def evidence(request_ref: str, evidence_id: int):
         item = outcomes.evidence_file(session, user, ref, evidence_id)
     except (BadInput, PermissionDenied):
         abort(404)
-    if not storage.verify(item.path, item.sha256):
+    try:
+        data = storage.load_verified(item.path, item.sha256)
+    except storage.StorageError:
         session.rollback()
         return render_template("error.html", title="This file cannot be opened",
                                message="The stored file no longer matches the one the school sent. "
                                        "Tell your system administrator, quoting the request reference."), 500
     session.commit()
-    return storage.load(item.path), {"Content-Type": item.media_type,
+    return data, {"Content-Type": item.media_type,
                                      "Content-Disposition": f'attachment; filename="{item.filename}"'}
 
 

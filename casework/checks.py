@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -228,12 +229,13 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def worklist(session: Session, user, today: date | None = None, limit: int | None = None) -> dict:
+def worklist(session: Session, user, today: date | None = None, limit: int | None = None,
+             leave_out: Collection[str] = ()) -> dict:
     """What a user should act on: deadlines due or overdue (most overdue first), open alerts (newest first), unpaid
     PNs awaiting a decision (longest unpaid first).
 
     With `limit`, each list holds at most that many and `totals` gives each list's full length (a manager's worklist
-    covers the whole authority: tens of thousands of rows)."""
+    covers the whole authority: tens of thousands of rows). Deadlines of the kinds in `leave_out` are not listed."""
     from .services.scope import school_ids  # services import checks; read the scope lazily
 
     today = today or clock.today()
@@ -245,7 +247,7 @@ def worklist(session: Session, user, today: date | None = None, limit: int | Non
     elif user.role == "aeo":
         in_scope.append(Case.officer_id == user.id)
     deadlines = (select(Case.ref, Deadline.kind, Deadline.due_on).join(Case, Case.id == Deadline.case_id)
-                 .where(*in_scope, Deadline.done_at.is_(None), Deadline.due_on <= today)
+                 .where(*in_scope, Deadline.done_at.is_(None), Deadline.due_on <= today, Deadline.kind.not_in(leave_out))
                  .order_by(Deadline.due_on, Deadline.id))
     unpaid = (select(Case.ref, PenaltyNotice.ref, PenaltyNotice.pay_by).join(Case, Case.id == PenaltyNotice.case_id)
               .where(*in_scope, PenaltyNotice.status == "unpaid").order_by(PenaltyNotice.pay_by, PenaltyNotice.id))

@@ -457,7 +457,7 @@ class BulkResult:
         return sum(len(a.notices) for a in self.accepted)
 
 
-BULK_CHUNK = 25  # requests accepted together: their letters (about 100) are rendered as one batch over every core
+BULK_CHUNK = 25  # requests accepted together: their letters (about 60) are rendered as one batch over every core
 
 
 def accept_many(session: Session, refs: list[str], actor_email: str, on: date | None = None,

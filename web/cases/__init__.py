@@ -45,15 +45,11 @@ WORKLIST_ROWS = 100  # the most urgent of each list; a manager's covers the whol
 def worklist():
     """Case roles: the deadlines, unpaid penalty notices and alerts to act on."""
     session = db()
-    user = get_user(session, current_user.email)
-    if current_user.role == "school":  # penalty notices are the authority's business, as on the case page
-        work = checks.worklist(session, user)
-        deadlines = [d for d in work["deadlines"] if d["kind"] not in PENALTY_NOTICE_DEADLINES]
-        work = {**work, "unpaid_penalty_notices": None, "deadlines": deadlines[:WORKLIST_ROWS],
-                "totals": {"deadlines": len(deadlines), "alerts": len(work["alerts"])}}
-        work["alerts"] = work["alerts"][:WORKLIST_ROWS]
-    else:
-        work = checks.worklist(session, user, limit=WORKLIST_ROWS)
+    school = current_user.role == "school"  # penalty notices are the authority's business, as on the case page
+    work = checks.worklist(session, get_user(session, current_user.email), limit=WORKLIST_ROWS,
+                           leave_out=PENALTY_NOTICE_DEADLINES if school else ())
+    if school:
+        work = {**work, "unpaid_penalty_notices": None}
     audit(session, current_user.email, "read", "worklist", current_user.email)
     session.commit()
     return render_template("worklist.html", title="Your worklist", work=work, deadline_label=deadline_label)

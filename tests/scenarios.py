@@ -17,6 +17,24 @@ ABSENT = {date(2026, 9, 14): "O", date(2026, 9, 15): "O", date(2026, 9, 16): "G"
           date(2026, 9, 18): "O", date(2026, 9, 21): "U"}  # 12 unauthorised sessions
 
 
+HOLIDAY = {date(2026, 11, d): "G" for d in range(9, 14)}  # Monday 9 to Friday 13 November, coded G: 10 sessions
+
+
+def holiday_siblings(session, school):
+    """Ava and Ben Brook at `school` with the same mother (they live with her) and father (they do not), present but
+    for a holiday in the week of 9 November: (ava, ben, mother, father)."""
+    ava = make_pupil(session, school, forename="Ava", surname="Brook")
+    ben = make_pupil(session, school, forename="Ben", surname="Brook", dob=date(2018, 5, 1))
+    mother = make_parent(session, ava, forename="Sam", surname="Brook", relationship="mother")
+    father = make_parent(session, ava, forename="Chris", surname="Brook", title="Mr", relationship="father",
+                         lives=False)
+    for contact, relationship in ((mother, "mother"), (father, "father")):
+        make_parent(session, ben, ref=contact.contact_ref, relationship=relationship)
+    for pupil in (ava, ben):
+        fill_register(session, pupil, school, date(2026, 9, 3), date(2026, 11, 20), absent=HOLIDAY, closed=HALF_TERM)
+    return ava, ben, mother, father
+
+
 @dataclass
 class World:
     school: object

@@ -23,10 +23,9 @@ from casework.services.errors import BadInput, Blocked
 from casework.services.users import get_user
 
 from .factories import fill_register, make_parent, make_pupil, make_school, make_user
-from .scenarios import HALF_TERM
+from .scenarios import HALF_TERM, HOLIDAY, holiday_siblings
 
 HOLIDAY_START, HOLIDAY_END = date(2026, 11, 9), date(2026, 11, 13)  # Monday to Friday: 10 sessions
-HOLIDAY = {date(2026, 11, d): "G" for d in range(9, 14)}
 BACK_ON = date(2026, 11, 16)
 LIMIT = date(2026, 11, 30)  # the 10th school day after the return
 STATEMENTS = (EvidenceGiven("leave_request", "Mother asked by email on 1 October for a week away"),
@@ -56,15 +55,7 @@ def family(session, storage):
     """Ava and Ben Brook at Riverside Primary, with the same mother and father, away for the week of 9 November."""
     school = make_school(session, name="Riverside Primary")
     other = make_school(session, name="Hilltop Primary")
-    ava = make_pupil(session, school, forename="Ava", surname="Brook")
-    ben = make_pupil(session, school, forename="Ben", surname="Brook", dob=date(2018, 5, 1))
-    mother = make_parent(session, ava, forename="Sam", surname="Brook", relationship="mother")
-    father = make_parent(session, ava, forename="Chris", surname="Brook", title="Mr", relationship="father",
-                         lives=False)
-    for contact, relationship in ((mother, "mother"), (father, "father")):
-        make_parent(session, ben, ref=contact.contact_ref, relationship=relationship)
-    for pupil in (ava, ben):
-        register(session, pupil, school)
+    ava, ben, mother, father = holiday_siblings(session, school)
     return Family(school, ava, ben, mother, father, make_user(session, "school", schools=[school]).email,
                   make_user(session, "aeo").email, make_user(session, "school", schools=[other]).email)
 

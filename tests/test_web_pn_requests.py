@@ -17,10 +17,9 @@ from casework.pn_requests import conduct as conduct_mod
 from casework.pn_requests import csvfile
 
 from .factories import fill_register, make_parent, make_pupil, make_school, make_user
-from .scenarios import HALF_TERM
+from .scenarios import HALF_TERM, HOLIDAY
 from .web_support import audited, error_summary, page, signed_in
 
-HOLIDAY = {date(2026, 11, d): "G" for d in range(9, 14)}
 STATEMENTS = {"leave_request_statement": "Asked by email on 1 October",
               "leave_refusal_statement": "Refused by letter on 2 October",
               "warning_statement": "The refusal warned of a penalty notice",

@@ -12,10 +12,9 @@ from sqlmodel import Session
 from casework.db import get_engine
 
 from .conftest import fill_date, words
-from ..factories import PASSWORD, fill_register, make_parent, make_pupil, make_school, make_user
-from ..scenarios import HALF_TERM
+from ..factories import PASSWORD, make_school, make_user
+from ..scenarios import holiday_siblings
 
-HOLIDAY = {date(2026, 11, d): "G" for d in range(9, 14)}  # Monday 9 to Friday 13 November: 10 sessions each
 STATEMENTS = {"leave_request_statement": "Mrs Brook asked for a week's leave by email on 1 October",
               "leave_refusal_statement": "The headteacher refused by letter on 2 October",
               "warning_statement": "The refusal letter warned that a penalty notice would be requested",
@@ -28,16 +27,7 @@ def siblings(live_url):
     manager."""
     with Session(get_engine(live_url), expire_on_commit=False) as session:
         school = make_school(session, name="Riverside Primary")
-        ava = make_pupil(session, school, forename="Ava", surname="Brook")
-        ben = make_pupil(session, school, forename="Ben", surname="Brook", dob=date(2018, 5, 1))
-        mother = make_parent(session, ava, forename="Sam", surname="Brook", relationship="mother")
-        father = make_parent(session, ava, forename="Chris", surname="Brook", title="Mr", relationship="father",
-                             lives=False)
-        for contact, relationship in ((mother, "mother"), (father, "father")):
-            make_parent(session, ben, ref=contact.contact_ref, relationship=relationship)
-        for pupil in (ava, ben):
-            fill_register(session, pupil, school, date(2026, 9, 3), date(2026, 11, 20), absent=HOLIDAY,
-                          closed=HALF_TERM)
+        ava, ben, _, _ = holiday_siblings(session, school)
         users = {"school": make_user(session, "school", schools=[school]).email,
                  "aeo": make_user(session, "aeo").email, "manager": make_user(session, "manager").email}
         session.commit()

@@ -242,6 +242,19 @@ def client(port: int, mix, cookies: dict, seconds: float, threads: int, out) -> 
     out.put(results)
 
 
+def session_cpu(sid: int) -> float:
+    """CPU seconds (user + system) used so far by the processes of session `sid` (the server and its workers)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # field 6 of stat: the session id
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -298,8 +311,9 @@ def main() -> None:
             print(f"gunicorn: {args.workers} workers; {args.clients} clients in 2 processes; pages: caseload, case"
                   + "".join(f", {a}" for a in sorted(available)) + f"; load average {os.getloadavg()[0]:.2f} "
                   f"on {os.cpu_count()} CPUs")
-            results = []
+            results, cpu = [], {}
             for seconds, keep in ((args.warm, False), (args.seconds, True)):
+                server_before, clients_before = session_cpu(server.pid), os.times()
                 queue = multiprocessing.Queue()
                 procs = [multiprocessing.Process(target=client, args=(
                     port, mix[n::2], cookies, seconds, args.clients // 2, queue)) for n in range(2)]
@@ -309,8 +323,14 @@ def main() -> None:
                 for p in procs:
                     p.join()
                 if keep:
-                    results = batch
+                    results, after = batch, os.times()
+                    cpu = {"server": session_cpu(server.pid) - server_before,
+                           "clients": (after.children_user + after.children_system
+                                       - clients_before.children_user - clients_before.children_system)}
             report(results, args.seconds)
+            print("CPU per request: " + ", ".join(f"{who} {seconds * 1000 / len(results):.1f} ms"
+                                                   for who, seconds in cpu.items())
+                  + f" ({sum(cpu.values()) / args.seconds:.2f} of {os.cpu_count()} CPUs busy)")
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()

@@ -54,6 +54,51 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+class ReadOnlyViolation(RuntimeError):
+    """Something other than an audit row was written in a ReadSession."""
+
+
+class ReadSession(Session):
+    """A unit of work that reads and records that it read (a page being shown).
+
+    Its queries run in a read transaction: on SQLite a deferred one, which under WAL neither waits for nor blocks
+    the writer, so pages do not queue behind one another for the write lock while they read. The audit rows it adds
+    are held back from its flushes and written on commit, in a short write transaction of their own, before the
+    caller goes on to show what was read. Adding, changing or deleting anything else raises ReadOnlyViolation."""
+
+    def __init__(self, engine: Engine | None = None):
+        engine = engine or get_engine()
+        super().__init__(read_only(engine), expire_on_commit=False)
+        self.writer = engine
+        self.held: list = []
+
+    def commit(self) -> None:
+        super().commit()
+        held, self.held = self.held, []
+        if held:
+            with Session(self.writer) as session:
+                session.add_all(held)
+                session.commit()
+
+    def rollback(self) -> None:
+        self.held = []
+        super().rollback()
+
+
+@event.listens_for(ReadSession, "before_flush")
+def _hold_audit_rows(session: ReadSession, _context, _instances) -> None:
+    from .models import AuditLog
+
+    for obj in list(session.new):
+        if isinstance(obj, AuditLog):
+            session.expunge(obj)
+            session.held.append(obj)
+    changed = [obj for obj in session.dirty if session.is_modified(obj)]
+    if session.new or changed or session.deleted:
+        what = sorted({type(obj).__name__ for obj in (*session.new, *changed, *session.deleted)})
+        raise ReadOnlyViolation(f"a read-only unit of work tried to write {', '.join(what)}")
+
+
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 

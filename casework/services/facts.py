@@ -90,11 +90,56 @@ class CaseContext:
     pns: list[tuple[PenaltyNotice, Decimal]]
     _measures: dict = field(default_factory=dict)
 
+    _periods: dict = field(default_factory=dict)
+    _cases: dict = field(default_factory=dict)
+
     def measures(self, on: date) -> dict:
         """The pupil's measures as of `on`, computed once however many triggers and letters ask."""
         if on not in self._measures:
             self._measures[on] = measures.pupil_measures(self.segments, on, self.school.urn if self.school else "")
         return self._measures[on]
+
+    def period(self, start: date, end: date) -> "PeriodFacts":
+        """The register's facts for one offence period, worked out once however many triggers judge it."""
+        if (start, end) not in self._periods:
+            self._periods[start, end] = PeriodFacts(
+                threshold_of(measures.threshold_in_period(self.segments, start, end)),
+                tuple(measures.n_code_sessions(self.segments, start, end)),
+                measures.unauthorised_sessions(self.segments, start, end),
+                calendar.csa_problem(self.pupil.date_of_birth, start, end))
+        return self._periods[start, end]
+
+    def case_rows(self, session: Session, case: Case | None, open_states) -> "CaseRows":
+        """What the guards read of the pupil's cases, loaded once per operation (not once per trigger judged)."""
+        key = case.id if case is not None else None
+        if key not in self._cases:
+            others = session.exec(select(Case.ref).where(Case.pupil_id == self.pupil.id,
+                                                         Case.state.in_(open_states))).all()
+            other_open = tuple(ref for ref in others if case is None or ref != case.ref)
+            history, improvement_ends = (), None
+            if case is not None:
+                history = tuple(session.exec(select(CaseEvent.trigger).where(CaseEvent.case_id == case.id)).all())
+                improvement_ends = session.exec(
+                    select(Deadline.due_on).where(Deadline.case_id == case.id,
+                                                  Deadline.kind == "improvement_period_ends")
+                    .order_by(Deadline.id.desc())).first()
+            self._cases[key] = CaseRows(other_open, history, improvement_ends)
+        return self._cases[key]
+
+
+@dataclass(frozen=True)
+class PeriodFacts:
+    threshold: Threshold | None
+    n_codes: tuple
+    unauthorised: list
+    csa_problem: str | None
+
+
+@dataclass(frozen=True)
+class CaseRows:
+    other_open: tuple[str, ...]
+    history: tuple[str, ...]
+    improvement_ends: date | None
 
 
 def load_context(session: Session, pupil: Pupil) -> CaseContext:
@@ -123,16 +168,8 @@ def build(session: Session, pathway: Pathway, *, user: User, actor_has_pupil: bo
     """The facts for one trigger (or for judging every trigger of the state when `t` is None)."""
     settings = pathway.guard_settings()
     pupil = ctx.pupil
-    open_states = pathway.open_states
-    others = session.exec(select(Case.ref).where(Case.pupil_id == pupil.id, Case.state.in_(open_states))).all()
-    other_open = tuple(ref for ref in others if case is None or ref != case.ref)
-    history = ()
-    improvement_ends = None
-    if case is not None:
-        history = tuple(session.exec(select(CaseEvent.trigger).where(CaseEvent.case_id == case.id)).all())
-        improvement_ends = session.exec(
-            select(Deadline.due_on).where(Deadline.case_id == case.id, Deadline.kind == "improvement_period_ends")
-            .order_by(Deadline.id.desc())).first()
+    rows = ctx.case_rows(session, case, pathway.open_states)
+    other_open, history, improvement_ends = rows.other_open, rows.history, rows.improvement_ends
 
     now_threshold = ctx.measures(on)["pn_threshold"] if ctx.segments else None
     threshold_now = None
@@ -146,10 +183,9 @@ def build(session: Session, pathway: Pathway, *, user: User, actor_has_pupil: bo
     unauthorised: list = []
     csa_problem = None
     if start and end and start <= end:
-        offence_threshold = threshold_of(measures.threshold_in_period(ctx.segments, start, end))
-        n_codes = tuple(measures.n_code_sessions(ctx.segments, start, end))
-        unauthorised = measures.unauthorised_sessions(ctx.segments, start, end)
-        csa_problem = calendar.csa_problem(pupil.date_of_birth, start, end)
+        period = ctx.period(start, end)
+        offence_threshold, n_codes = period.threshold, period.n_codes
+        unauthorised, csa_problem = period.unauthorised, period.csa_problem
     earliest = unauthorised[0][0] if unauthorised else None
     if t is not None and t.trigger in ("lay_information", "record_interview") and case is not None:
         limitation = case.limitation_date

@@ -93,11 +93,25 @@ def add_user(session: Session, email: str, role: str, password: str, school_urns
 
 
 def get_user(session: Session, email: str) -> User:
-    """The active user with this email, or PermissionDenied."""
-    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+    """The active user with this email, or PermissionDenied. Read once per session (see `remember_user`)."""
+    email = email.strip().lower()
+    known = session.info.setdefault(_KNOWN_USERS, {})
+    user = known.get(email)
+    if user is None:
+        user = session.exec(select(User).where(User.email == email)).first()
+        if user is not None:
+            known[email] = user
     if user is None or not user.active:
         raise PermissionDenied(f"no active user {email}")
     return user
+
+
+_KNOWN_USERS = "casework_users_by_email"
+
+
+def remember_user(session: Session, user: User) -> None:
+    """`user`, already loaded in `session` (the web's signed-in user), is what get_user gives for their email."""
+    session.info.setdefault(_KNOWN_USERS, {})[user.email] = user
 
 
 def sign_in(session: Session, email: str, password: str) -> User:

@@ -21,7 +21,7 @@ from casework.services import feed
 from casework.services.feed import MARK_FIELDS, PUPIL_BOOLEAN_FIELDS, PUPIL_REQUIRED, PUPIL_TEXT_LIMITS
 from casework.services.tokens import FeedCaller
 
-from ..auth import db
+from ..auth import db, writes_on_read
 from ..permissions import api_token, public
 from .openapi import EARLIEST_MARK_DATE, IDEMPOTENCY_KEY_PATTERN, MAX_BODY_BYTES, MAX_ERRORS, openapi_document
 
@@ -77,6 +77,7 @@ def openapi():
 
 
 @bp.get("/v1/school")
+@writes_on_read
 @api_token
 def school():
     """A live token: the school it writes for (for MIS set-up checks)."""

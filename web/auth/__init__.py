@@ -4,17 +4,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlmodel import Session
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo
 
-from casework.db import get_engine
+from casework.db import ReadSession, get_engine
 from casework.models import User
 from casework.services.errors import BadInput
-from casework.services.users import MIN_PASSWORD_LENGTH, SignInRefused, change_password, sign_in
+from casework.services.users import MIN_PASSWORD_LENGTH, SignInRefused, change_password, remember_user, sign_in
 
 from ..extensions import login_manager
 from ..permissions import public, signed_in
@@ -22,10 +22,24 @@ from ..permissions import public, signed_in
 bp = Blueprint("auth", __name__)
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes_on_read(view):
+    """Marks a view that changes stored data when it answers a GET (the API's token use); its session writes."""
+    view.writes_on_read = True
+    return view
+
+
 def db() -> Session:
-    """The request's database session (closed at teardown)."""
+    """The request's database session (closed at teardown). A GET is answered from a ReadSession: it reads without
+    the write lock and writes only its audit rows, in a short transaction of their own when it commits."""
     if "db" not in g:
-        g.db = Session(get_engine(), expire_on_commit=False)
+        view = current_app.view_functions.get(request.endpoint)
+        if request.method in READ_METHODS and not getattr(view, "writes_on_read", False):
+            g.db = ReadSession(get_engine())
+        else:
+            g.db = Session(get_engine(), expire_on_commit=False)
     return g.db
 
 
@@ -58,6 +72,7 @@ def load_user(session_id: str):
     user = db().get(User, int(user_id)) if user_id.isdigit() else None
     if user is None or not user.active or not hmac.compare_digest(fingerprint, _fingerprint(user)):
         return None
+    remember_user(db(), user)
     return SignedInUser(user)
 
 

@@ -42,11 +42,13 @@ def append(session: Session, case, *, on: date, recorded_at: datetime, actor_id:
     return event
 
 
-def verify(session: Session, case) -> list[str]:
-    """Problems found in the case's chain (empty when intact)."""
+def verify(session: Session, case, events: list[CaseEvent] | None = None) -> list[str]:
+    """Problems found in the case's chain (empty when intact); `events`, when the caller has just read them all in
+    order, are checked instead of reading them again."""
     problems = []
     prev = GENESIS
-    events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+    if events is None:
+        events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
     for expected_seq, e in enumerate(events, start=1):
         if e.seq != expected_seq:
             problems.append(f"event {expected_seq} is missing (found {e.seq})")

@@ -149,6 +149,8 @@ class Case(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(_in("state", CASE_STATES), name="ck_case_state"),
         Index("ix_case_pupil_open", "pupil_id", "state"),
+        Index("ix_case_opened_order", "opened_on", "ref"),  # the caseload's order (migration 0008)
+        Index("ix_case_officer_opened_order", "officer_id", "opened_on", "ref"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     ref: str = Field(sa_column=Column(String(20), unique=True, nullable=False))

@@ -6,7 +6,7 @@ import threading
 import pytest
 from sqlmodel import Session, select
 
-from casework.db import ReadOnlyViolation, ReadSession, get_engine, upgrade
+from casework.db import ReadOnlyViolation, ReadSession, get_engine, read_audit_writer, upgrade
 from casework.models import AuditLog, School
 from casework.services.audit import audit
 
@@ -89,3 +89,12 @@ def test_a_read_does_not_wait_for_a_transaction_holding_the_write_lock(engine):
         writer.rollback()
         writer.close()
         thread.join()
+
+
+def test_on_sqlite_only_the_audit_rows_of_reads_are_committed_without_waiting_for_the_disk(engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL: the audit transaction sets synchronous_commit off for itself")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: changes wait for the disk
+    with read_audit_writer(engine).connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL

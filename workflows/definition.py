@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -53,17 +53,22 @@ class Pathway:
     def key(self) -> str:
         return f"{self.name}@{self.version}"
 
-    @property
+    # Worked out once per (immutable) pathway: pages and guards ask for these many times a request.
+    @cached_property
     def open_states(self) -> tuple[str, ...]:
         return tuple(s for s in self.states if s not in self.final_states)
 
-    @property
+    @cached_property
     def triggers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.trigger for t in self.transitions))
 
+    @cached_property
+    def _from_state(self) -> dict[str, tuple[TransitionDef, ...]]:
+        sources = {source for t in self.transitions for source in t.sources}
+        return {state: tuple(t for t in self.transitions if state in t.sources) for state in sources}
+
     def transitions_from(self, state: str | None) -> list[TransitionDef]:
-        state = NEW if state is None else state
-        return [t for t in self.transitions if state in t.sources]
+        return list(self._from_state.get(NEW if state is None else state, ()))
 
     def find(self, trigger: str, state: str | None) -> TransitionDef | None:
         for t in self.transitions_from(state):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 from sqlalchemy import select
@@ -388,11 +389,14 @@ def _key_grid(rows: _Rows, n_pupils: int, grid_start: date, as_of: date,
     return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
 
 
+@lru_cache(maxsize=8)
 def _session_table(grid_start: date, length: int) -> np.ndarray:
-    """The (date, session, code) tuple of every unauthorised key at every grid column, by column * keys + key - 1."""
+    """The (date, session, code) tuple of every unauthorised key at every grid column, by column * keys + key - 1.
+    The same for every request of a week (only read: indexed to pick out a pupil's sessions), so made once."""
     table = np.empty(length * LAST_UNAUTHORISED, dtype=object)
     table[:] = [((grid_start + timedelta(days=column // 2)).isoformat(), SESSIONS[column % 2], CODE_OF_KEY[key])
                 for column in range(length) for key in range(1, LAST_UNAUTHORISED + 1)]
+    table.flags.writeable = False
     return table
 
 

@@ -96,5 +96,5 @@ def case_json(session: Session, ref: str, actor_email: str | None = None, with_t
                       for d in deadlines],
         "triggers": [{"trigger": d.trigger, "allowed": d.allowed, "reasons": list(d.reasons), "needs": list(d.needs),
                       "refused_by_guards": d.refused_by_guards} for d in judged],
-        "chronology_intact": not chronology.verify(session, case),
+        "chronology_intact": not chronology.verify(session, case, events),
     }

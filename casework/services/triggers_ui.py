@@ -333,12 +333,13 @@ def in_words(reason: str, specs: tuple[FieldSpec, ...]) -> tuple[str, str | None
     return reason[:1].upper() + reason[1:], about
 
 
-def check_triggers(session: Session, case: Case, user: User, on: date | None = None) -> list[TriggerCheck]:
-    """Every trigger of the case's state, judged now for this user."""
+def check_triggers(session: Session, case: Case, user: User, on: date | None = None,
+                   ctx: facts_mod.CaseContext | None = None) -> list[TriggerCheck]:
+    """Every trigger of the case's state, judged now for this user (`ctx`: the case's context, when already loaded)."""
     on = on or clock.today()
     pathway = workflows.load_key(case.pathway)
     pupil = session.get(Pupil, case.pupil_id)
-    ctx = facts_mod.load_context(session, pupil)
+    ctx = ctx or facts_mod.load_context(session, pupil)
     in_scope = can_see_pupil(session, user, pupil)
     return [_check(pathway, case.state, t, facts_mod.build(session, pathway, user=user, actor_has_pupil=in_scope,
                                                            ctx=ctx, case=case, on=on, data={}, t=t))
@@ -441,9 +442,11 @@ def preview(session: Session, case: Case, check: TriggerCheck) -> Preview:
 
 # ---------------------------------------------------------------- after firing
 
-def contact_names(session: Session, pupil_id: int) -> dict[str, str]:
-    """contact_ref → name of the pupil's parents, for letters and penalty notices."""
-    return {p.contact.contact_ref: p.name for p in facts_mod.parents_of(session, session.get(Pupil, pupil_id))}
+def contact_names(session: Session, pupil_id: int, parents: list[facts_mod.Parent] | None = None) -> dict[str, str]:
+    """contact_ref → name of the pupil's parents (`parents`, when already loaded), for letters and penalty notices."""
+    if parents is None:
+        parents = facts_mod.parents_of(session, session.get(Pupil, pupil_id))
+    return {p.contact.contact_ref: p.name for p in parents}
 
 
 def outcome_message(session: Session, outcome: Outcome) -> str:

@@ -16,6 +16,7 @@ from casework.services.audit import audit
 from casework.services.caseload import caseload_page
 from casework.services.cases import fire
 from casework.services.errors import BadInput, Blocked, PermissionDenied, StaleCase
+from casework.services.facts import load_context
 from casework.services.show import case_json, load_case
 from casework.services.triggers_ui import (PENALTY_NOTICE_DEADLINES, asks_for, check_trigger, check_triggers, in_words,
                                            contact_names, deadline_label, event_details, event_label, initial_values,
@@ -102,9 +103,10 @@ def case_page(ref: str):
     pupil = session.get(Pupil, row.pupil_id)
     school = session.get(School, row.school_id)
     restricted = user.role == "school"
-    every_check = check_triggers(session, row, user)
+    ctx = load_context(session, pupil)
+    every_check = check_triggers(session, row, user, ctx=ctx)
     checks_now = [c for c in every_check if not (restricted and c.role_refused)]
-    names = {} if restricted else contact_names(session, row.pupil_id)
+    names = {} if restricted else contact_names(session, row.pupil_id, ctx.parents)
     session.commit()
     pathway = workflows.load_key(case["pathway"])
     visited = {e["to"] for e in case["events"]} | {e["from"] for e in case["events"] if e["from"]}

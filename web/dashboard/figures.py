@@ -1,6 +1,9 @@
 """The dashboard's charts, drawn from the service figures with the same wording the tables use."""
 from __future__ import annotations
 
+import threading
+from functools import wraps
+
 from markupsafe import Markup
 
 from casework.services.dashboard import AbsenceFigures, GroupRates, Overview, SchoolRates
@@ -32,6 +35,29 @@ def _national_line(figure) -> tuple[float, str] | None:
     return (figure.value, f"National figure for England: {figure.value:.1f}% ({figure.period})") if figure else None
 
 
+def drawn_once(draw):
+    """`draw(figures)` kept for the figures object it was drawn from: the service caches its figures (immutable)
+    and hands the same object to every request until they are worked out again, so each chart's SVG is drawn once
+    per computation rather than once per page view."""
+    drawn: dict[int, tuple[object, dict]] = {}
+    lock = threading.Lock()
+
+    @wraps(draw)
+    def charts(figures):
+        with lock:
+            hit = drawn.get(id(figures))
+        if hit is not None and hit[0] is figures:  # the object is held below, so its id is not reused meanwhile
+            return hit[1]
+        result = draw(figures)
+        with lock:
+            if len(drawn) >= 16:
+                drawn.clear()
+            drawn[id(figures)] = (figures, result)
+        return result
+    return charts
+
+
+@drawn_once
 def overview_charts(o: Overview) -> dict[str, Markup]:
     return {
         "states": bar_chart(
@@ -64,6 +90,7 @@ def _school_bar(school: SchoolRates, national: float | None) -> Bar:
                f"{percent_text(school.rates.persistent_rate)} of {school.rates.pupils} pupils", national)
 
 
+@drawn_once
 def absence_charts(f: AbsenceFigures) -> dict[str, Markup]:
     groups = [f.overall, *f.groups]
     overall_national = f.overall.national.get("overall_absence")

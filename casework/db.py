@@ -50,9 +50,16 @@ READ_ONLY = "casework_read_only"
 
 
 def read_only(engine: Engine) -> Engine:
-    """The engine for long work that only reads (the dashboard's figures, worked out in the background). On SQLite
+    """The engine for work that only reads (pages, the dashboard's figures worked out in the background). On SQLite
     its transactions do not take the write lock, which every other transaction takes at BEGIN, so a read of
-    seconds does not hold up every page meanwhile; a write inside one may fail."""
+    seconds does not hold up every page meanwhile; a write inside one may fail. Made once per engine."""
+    if engine.get_execution_options().get(READ_ONLY):
+        return engine
+    return _read_only(engine)
+
+
+@lru_cache(maxsize=8)
+def _read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 

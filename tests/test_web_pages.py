@@ -80,6 +80,7 @@ def test_a_letter_downloads_as_a_pdf_and_the_export_is_audited(app, world, pages
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/pdf"
     assert response.headers["Content-Disposition"].startswith("attachment;") and response.data.startswith(b"%PDF")
     assert f"{world.ref}/{link.rsplit('/', 1)[1]}" in audited(pages_url, world.aeo, "export", "letter")
+    assert client.get(f"/cases/{world.ref}/letters/999999").status_code == 404  # no such letter
 
 
 def test_another_schools_user_gets_not_found_for_the_case_and_its_letters(app, world):

@@ -1,6 +1,8 @@
 """What every page's template can use: the navigation for the signed-in role and GOV.UK error summaries for forms."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import Flask, request
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -93,6 +95,27 @@ def select_options(items, value=None) -> Markup:
     return Markup("\n".join(out))
 
 
+_SLOTS = ("cw-row-slot", 918273645546372819)
+_PATH_SAFE = "!$&'()*+,/:;=@"  # what werkzeug's converters leave unquoted in a path segment  # stand-ins for a row's value: text, or a number (an int route)
+
+
+def row_links(endpoint: str, key: str, **values):
+    """url_for(endpoint, key=value, **values) for each row of a long table: the URL is built once and each row's
+    value put in its place (url_for costs about 20 µs a call, and a table has 50 rows or more)."""
+    from flask import url_for
+    from werkzeug.routing import BuildError
+
+    for slot in _SLOTS:
+        try:
+            pattern = url_for(endpoint, **{key: slot}, **values)
+        except (BuildError, ValueError):  # the route's converter refuses this kind of stand-in
+            continue
+        if pattern.count(str(slot)) == 1:
+            slot = str(slot)
+            return lambda value: pattern.replace(slot, quote(str(value), safe=_PATH_SAFE))
+    raise ValueError(f"row_links cannot stand in for {key!r} in {endpoint}")
+
+
 def install(app: Flask) -> None:
-    app.jinja_env.globals.update(navigation=navigation, error_summary=error_summary)
+    app.jinja_env.globals.update(navigation=navigation, error_summary=error_summary, row_links=row_links)
     app.jinja_env.filters["select_options"] = select_options

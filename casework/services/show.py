@@ -55,7 +55,11 @@ def case_json(session: Session, ref: str, actor_email: str | None = None, with_t
     """The case as the JSON of spec/interfaces.md (`triggers` empty when not `with_triggers`: the case page judges
     them itself, for its forms)."""
     user = get_user(session, actor_email) if actor_email else None
-    case = load_case(session, ref, user)
+    return case_view(session, load_case(session, ref, user), actor_email, with_triggers)
+
+
+def case_view(session: Session, case: Case, actor_email: str | None = None, with_triggers: bool = True) -> dict:
+    """case_json of a case already loaded with `load_case` (its scope checked and its read audited)."""
     pupil = session.get(Pupil, case.pupil_id)
     school = session.get(School, case.school_id)
     officer = session.get(User, case.officer_id) if case.officer_id else None

@@ -5,7 +5,7 @@ from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 import workflows
 
@@ -17,7 +17,7 @@ from casework.services.caseload import caseload_page
 from casework.services.cases import fire
 from casework.services.errors import BadInput, Blocked, PermissionDenied, StaleCase
 from casework.services.facts import load_context
-from casework.services.show import case_json, load_case
+from casework.services.show import case_view, load_case
 from casework.services.triggers_ui import (PENALTY_NOTICE_DEADLINES, asks_for, check_trigger, check_triggers, in_words,
                                            contact_names, deadline_label, event_details, event_label, initial_values,
                                            outcome_message, pathway_steps, penalty_notice_options, preview)
@@ -71,15 +71,6 @@ def caseload():
                            pathway=workflows.load())
 
 
-def _case_or_404(session: Session, ref: str) -> dict:
-    """The case as `case_json` gives it, without the triggers, which the page judges for its forms (scope checked,
-    read audited); 404 when it is missing or out of scope."""
-    try:
-        return case_json(session, ref, current_user.email, with_triggers=False)
-    except (BadInput, PermissionDenied):
-        abort(404)
-
-
 def _case_row_or_404(session: Session, ref: str, user: User) -> Case:
     """The case row (scope checked, read audited); 404 when it is missing or out of scope."""
     try:
@@ -98,10 +89,10 @@ def case_page(ref: str):
     """Case roles, in scope: the case's state, pathway, what can happen next, deadlines, chronology, letters and PNs."""
     session = db()
     user = get_user(session, current_user.email)
-    case = _case_or_404(session, ref)
-    row = session.exec(select(Case).where(Case.ref == ref)).one()
-    pupil = session.get(Pupil, row.pupil_id)
+    row = _case_row_or_404(session, ref, user)
+    pupil = session.get(Pupil, row.pupil_id)  # held here, so the services below find them in the session
     school = session.get(School, row.school_id)
+    case = case_view(session, row, current_user.email, with_triggers=False)
     restricted = user.role == "school"
     ctx = load_context(session, pupil)
     every_check = check_triggers(session, row, user, ctx=ctx)
@@ -183,11 +174,13 @@ def _fire(session: Session, form, ref: str, trigger: str):
 def letter_pdf(ref: str, letter_id: int):
     """Case roles but schools (letters carry parents' addresses), in scope: an issued letter's PDF, hash-checked."""
     session = db()
-    case = _case_or_404(session, ref)
-    if current_user.role == "school" or letter_id not in {letter["id"] for letter in case["letters"]}:
-        abort(404)
+    case = _case_row_or_404(session, ref, get_user(session, current_user.email))
     letter = session.get(Letter, letter_id)
-    if not storage.verify(letter.path, letter.sha256):
+    if current_user.role == "school" or letter is None or letter.case_id != case.id:
+        abort(404)
+    try:
+        pdf = storage.load_verified(letter.path, letter.sha256)
+    except storage.StorageError:
         session.commit()
         return render_template("error.html", title="This letter cannot be opened",
                                message="The stored file no longer matches the letter issued. "
@@ -195,5 +188,4 @@ def letter_pdf(ref: str, letter_id: int):
     audit(session, current_user.email, "export", "letter", f"{ref}/{letter.id}", {"sha256": letter.sha256})
     session.commit()
     filename = f"{ref}-{letter.kind}-{letter.id}.pdf"
-    return storage.load(letter.path), {"Content-Type": "application/pdf",
-                                       "Content-Disposition": f'attachment; filename="{filename}"'}
+    return pdf, {"Content-Type": "application/pdf", "Content-Disposition": f'attachment; filename="{filename}"'}

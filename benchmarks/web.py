@@ -7,7 +7,9 @@ Seeds a reproducible county (the register generator of benchmarks/register.py, p
 officers and cases spread over the pathway's states with hash-chained events and deadlines), serves the app with
 gunicorn and loads the caseload, case, pupil search and dashboard pages with `--clients` concurrent clients (each a
 signed-in session of its own, in two client processes) for `--seconds`. Prints p50/p95/p99 and requests per second per
-page and overall, and the number of errors. The app runs with CASEWORK_NOW at the end of the seeded summer term.
+page and overall, the number of errors, and the CPU time per request of the server, the clients and (on PostgreSQL)
+the database server, all on the same cores. The app runs with CASEWORK_NOW at the end of the seeded summer term. On
+PostgreSQL the seeded tables are analysed, as autovacuum would after a bulk load (it is off on this machine's server).
 Prints figures only; nothing here asserts on time.
 """
 from __future__ import annotations
@@ -242,15 +244,17 @@ def client(port: int, mix, cookies: dict, seconds: float, threads: int, out) -> 
     out.put(results)
 
 
-def session_cpu(sid: int) -> float:
-    """CPU seconds (user + system) used so far by the processes of session `sid` (the server and its workers)."""
+def session_cpu(sid: int | None = None, command: str | None = None) -> float:
+    """CPU seconds (user + system) used so far by the processes of session `sid` (the server and its workers), or
+    by the processes running `command` (postgres: the database server, when the benchmark runs on PostgreSQL)."""
     total, tick = 0.0, os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            name, fields = stat.read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
             continue
-        if int(fields[3]) == sid:  # field 6 of stat: the session id
+        fields = fields.split()
+        if (sid is not None and int(fields[3]) == sid) or name == command:  # field 6 of stat: the session id
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
@@ -294,6 +298,9 @@ def main() -> None:
         else:
             began = time.perf_counter()
             world = seed(url, args.pupils, args.cases, args.officers)
+            if url.startswith("postgresql"):  # what autovacuum does after a bulk load (it is off on this server)
+                with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                    connection.exec_driver_sql("ANALYZE")
             world_file.write_text(json.dumps(world))
             print(f"seeded {args.pupils} pupils and {args.cases} cases in {time.perf_counter() - began:.0f} s "
                   f"({url.split(':')[0]})")
@@ -314,6 +321,7 @@ def main() -> None:
             results, cpu = [], {}
             for seconds, keep in ((args.warm, False), (args.seconds, True)):
                 server_before, clients_before = session_cpu(server.pid), os.times()
+                database_before = session_cpu(command="postgres")
                 queue = multiprocessing.Queue()
                 procs = [multiprocessing.Process(target=client, args=(
                     port, mix[n::2], cookies, seconds, args.clients // 2, queue)) for n in range(2)]
@@ -327,6 +335,8 @@ def main() -> None:
                     cpu = {"server": session_cpu(server.pid) - server_before,
                            "clients": (after.children_user + after.children_system
                                        - clients_before.children_user - clients_before.children_system)}
+                    if url.startswith("postgresql"):
+                        cpu["postgres"] = session_cpu(command="postgres") - database_before
             report(results, args.seconds)
             print("CPU per request: " + ", ".join(f"{who} {seconds * 1000 / len(results):.1f} ms"
                                                    for who, seconds in cpu.items())

@@ -72,8 +72,9 @@ class ReadSession(Session):
 
     Its queries run in a read transaction: on SQLite a deferred one, which under WAL neither waits for nor blocks
     the writer, so pages do not queue behind one another for the write lock while they read. The audit rows it adds
-    are held back from its flushes and written on commit, in a short write transaction of their own, before the
-    caller goes on to show what was read. Adding, changing or deleting anything else raises ReadOnlyViolation."""
+    are held back from its flushes and written on commit, before the caller goes on to show what was read: on SQLite
+    in a short write transaction of their own, on PostgreSQL at the end of the read transaction (see
+    read_audit_writer). Adding, changing or deleting anything else raises ReadOnlyViolation."""
 
     def __init__(self, engine: Engine | None = None):
         engine = engine or get_engine()
@@ -82,29 +83,39 @@ class ReadSession(Session):
         self.held: list = []
 
     def commit(self) -> None:
-        super().commit()
+        self.flush()  # audit rows still pending are held back now (see _hold_audit_rows)
         held, self.held = self.held, []
+        if held and is_postgres(self.writer):
+            # PostgreSQL's readers never wait for its writers: the rows go in at the end of the read transaction
+            self.connection().exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            _insert_audit_rows(self.connection(), held)
+            super().commit()
+            return
+        super().commit()
         if held:
-            from .models import AuditLog
-
-            columns = [column.key for column in AuditLog.__table__.columns if column.key != "id"]
-            with read_audit_writer(self.writer).begin() as connection:  # a plain insert: no need of the ORM
-                if is_postgres(connection.engine):
-                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                connection.execute(AuditLog.__table__.insert(),
-                                   [{key: getattr(row, key) for key in columns} for row in held])
+            with read_audit_writer(self.writer).begin() as connection:
+                _insert_audit_rows(connection, held)
 
     def rollback(self) -> None:
         self.held = []
         super().rollback()
 
 
+def _insert_audit_rows(connection, rows: list) -> None:
+    """A plain insert: the rows need nothing of the ORM."""
+    from .models import AuditLog
+
+    columns = [column.key for column in AuditLog.__table__.columns if column.key != "id"]
+    connection.execute(AuditLog.__table__.insert(), [{key: getattr(row, key) for key in columns} for row in rows])
+
+
 def read_audit_writer(engine: Engine) -> Engine:
     """Where a page's audit rows of what was read are written: a commit that does not wait for the disk. On SQLite a
     connection with synchronous=NORMAL (under WAL the database stays consistent after any crash; a power cut may
-    lose the rows committed since the last change written with the usual wait, or the last checkpoint); on
-    PostgreSQL the same transaction sets synchronous_commit off (the same promise). Changes to cases are committed as
-    before, waiting for the disk. Waiting costs a page about 0.3 ms here, most of it holding SQLite's write lock."""
+    lose the rows committed since the last change written with the usual wait, or the last checkpoint). On
+    PostgreSQL (the same engine) the page's own transaction writes them with synchronous_commit off, the same
+    promise. Changes to cases are committed as before, waiting for the disk. Waiting costs a page about 0.3 ms here,
+    on SQLite most of it holding the write lock."""
     if engine.dialect.name == "sqlite":
         return _engine(engine.url.render_as_string(hide_password=False), relaxed=True)
     return engine

@@ -98,3 +98,11 @@ def test_on_sqlite_only_the_audit_rows_of_reads_are_committed_without_waiting_fo
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: changes wait for the disk
     with read_audit_writer(engine).connect() as connection:
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_audit_rows_added_just_before_the_commit_are_written_too(engine):
+    with ReadSession(engine) as session:
+        session.exec(select(School)).all()
+        audit(session, "aeo@example.org", "read", "school", "reads-5")  # not yet flushed when commit begins
+        session.commit()
+    assert rows(engine, "reads-5") == ["read"]

@@ -56,6 +56,7 @@ ROUTE_TO = {"concern": [], "consultation": ["start_consultation"], "action_plan"
             "prosecution": ["start_consultation", "agree_action_plan", "issue_notice_to_improve",
                             "refer_for_prosecution"], "closed": ["start_consultation", "close"]}
 CHUNK = 5_000
+ROOT = Path(__file__).resolve().parent.parent  # where gunicorn imports `web` from
 
 
 def seed(url: str, n_pupils: int, n_cases: int, n_officers: int) -> dict:
@@ -168,7 +169,7 @@ def serve(url: str, workers: int, port: int, instance: str) -> subprocess.Popen:
     env = {**os.environ, "CASEWORK_DATABASE_URL": url, "CASEWORK_NOW": NOW, "CASEWORK_INSECURE_COOKIES": "1",
            "CASEWORK_INSTANCE": instance, "CASEWORK_SECRET_KEY": "benchmark-only-secret"}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                               "--log-level", "warning", "web:create_app()"], env=env, start_new_session=True)
+                               "--log-level", "warning", "web:create_app()"], env=env, start_new_session=True, cwd=ROOT)
     for _ in range(200):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -259,6 +260,15 @@ def session_cpu(sid: int | None = None, command: str | None = None) -> float:
     return total
 
 
+def machine_speed() -> float:
+    """Milliseconds a fixed loop of plain Python takes now. This machine's speed drifts by a third within minutes
+    (a shared host): printed before and after the load so that runs can be compared."""
+    began, total = time.perf_counter(), 0
+    for i in range(3_000_000):
+        total += i * i
+    return (time.perf_counter() - began) * 1000
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -318,7 +328,7 @@ def main() -> None:
             print(f"gunicorn: {args.workers} workers; {args.clients} clients in 2 processes; pages: caseload, case"
                   + "".join(f", {a}" for a in sorted(available)) + f"; load average {os.getloadavg()[0]:.2f} "
                   f"on {os.cpu_count()} CPUs")
-            results, cpu = [], {}
+            results, cpu, speed = [], {}, [machine_speed()]
             for seconds, keep in ((args.warm, False), (args.seconds, True)):
                 server_before, clients_before = session_cpu(server.pid), os.times()
                 database_before = session_cpu(command="postgres")
@@ -337,10 +347,13 @@ def main() -> None:
                                        - clients_before.children_user - clients_before.children_system)}
                     if url.startswith("postgresql"):
                         cpu["postgres"] = session_cpu(command="postgres") - database_before
+            speed.append(machine_speed())
             report(results, args.seconds)
             print("CPU per request: " + ", ".join(f"{who} {seconds * 1000 / len(results):.1f} ms"
                                                    for who, seconds in cpu.items())
                   + f" ({sum(cpu.values()) / args.seconds:.2f} of {os.cpu_count()} CPUs busy)")
+            print(f"machine speed: a fixed loop took {speed[0]:.0f} ms before the load and {speed[1]:.0f} ms after "
+                  "(lower is faster)")
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()

@@ -294,3 +294,13 @@ def test_cookies_are_secure_unless_developing_over_http(db_url, monkeypatch, tmp
     assert ("Strict-Transport-Security" in page.headers) is secure
     cookie = page.headers["Set-Cookie"]
     assert ("; Secure" in cookie) is secure and "; HttpOnly" in cookie and "; SameSite=Lax" in cookie
+
+
+def test_get_user_reads_a_user_once_per_session_but_not_one_a_rollback_took_away(session):
+    nested = session.begin_nested()
+    user = make_user(session, "aeo")
+    assert users.get_user(session, user.email) is user
+    assert users.get_user(session, user.email.upper()) is user  # remembered under the normalised email
+    nested.rollback()
+    with pytest.raises(users.PermissionDenied):
+        users.get_user(session, user.email)

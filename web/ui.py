@@ -1,4 +1,5 @@
-"""What every page's template can use: the navigation for the signed-in role and GOV.UK error summaries for forms."""
+"""What every page's template can use: the navigation for the signed-in role, GOV.UK error summaries for forms, and
+cheap building blocks for long lists (select_options, row_links)."""
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -95,8 +96,8 @@ def select_options(items, value=None) -> Markup:
     return Markup("\n".join(out))
 
 
-_SLOTS = ("cw-row-slot", 918273645546372819)
-_PATH_SAFE = "!$&'()*+,/:;=@"  # what werkzeug's converters leave unquoted in a path segment  # stand-ins for a row's value: text, or a number (an int route)
+_SLOTS = ("cw-row-slot", 918273645546372819)  # stand-ins for a row's value: text, or a number (an int route)
+_PATH_SAFE = "!$&'()*+,/:;=@"  # what werkzeug's converters leave unquoted in a path segment
 
 
 def row_links(endpoint: str, key: str, **values):

@@ -97,6 +97,8 @@ def get_user(session: Session, email: str) -> User:
     email = email.strip().lower()
     known = session.info.setdefault(_KNOWN_USERS, {})
     user = known.get(email)
+    if user is not None and user not in session:  # gone with a rollback, or expunged: read it again
+        user = None
     if user is None:
         user = session.exec(select(User).where(User.email == email)).first()
         if user is not None:

@@ -248,8 +248,7 @@ def evidence(request_ref: str, evidence_id: int):
                                message="The stored file no longer matches the one the school sent. "
                                        "Tell your system administrator, quoting the request reference."), 500
     session.commit()
-    return data, {"Content-Type": item.media_type,
-                                     "Content-Disposition": f'attachment; filename="{item.filename}"'}
+    return data, {"Content-Type": item.media_type, "Content-Disposition": f'attachment; filename="{item.filename}"'}
 
 
 # ---------------------------------------------------------------- the officers' side

@@ -96,17 +96,31 @@ class ReadSession(Session):
             with read_audit_writer(self.writer).begin() as connection:
                 _insert_audit_rows(connection, held)
 
+    def add(self, instance: object, *, _warn: bool = True) -> None:
+        """An audit row is held for commit straight away (it never needs the unit of work); anything else is added
+        as usual, and refused at flush unless it is unchanged."""
+        if isinstance(instance, _audit_insert()[0]):
+            self.held.append(instance)
+            return
+        super().add(instance, _warn=_warn)
+
     def rollback(self) -> None:
         self.held = []
         super().rollback()
 
 
-def _insert_audit_rows(connection, rows: list) -> None:
-    """A plain insert: the rows need nothing of the ORM."""
+@lru_cache(maxsize=1)
+def _audit_insert():
+    """(AuditLog, its INSERT, the columns it fills), made once."""
     from .models import AuditLog
 
-    columns = [column.key for column in AuditLog.__table__.columns if column.key != "id"]
-    connection.execute(AuditLog.__table__.insert(), [{key: getattr(row, key) for key in columns} for row in rows])
+    return AuditLog, AuditLog.__table__.insert(), [c.key for c in AuditLog.__table__.columns if c.key != "id"]
+
+
+def _insert_audit_rows(connection, rows: list) -> None:
+    """A plain insert: the rows need nothing of the ORM."""
+    _model, insert, columns = _audit_insert()
+    connection.execute(insert, [{key: getattr(row, key) for key in columns} for row in rows])
 
 
 def read_audit_writer(engine: Engine) -> Engine:

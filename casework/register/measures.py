@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..models import Pupil, RegisterYear, School
 from ..perf import collector_paused
@@ -262,17 +262,23 @@ def _chunks(ids: list[int]):
         yield ids[i:i + ID_CHUNK]
 
 
-def load_segments(session, pupil_ids: list[int] | None = None) -> dict[int, list[Segment]]:
-    """Every register_year row of the given pupils (all pupils when None), by pupil, in date then URN order."""
+@cache
+def _segments_query(every_pupil: bool):
+    """Built once (a case page reads one pupil's register; building the select would cost more than reading it)."""
     stmt = (select(RegisterYear.pupil_id, School.urn, RegisterYear.start_date, RegisterYear.marks)
             .join(School, School.id == RegisterYear.school_id)
             .order_by(RegisterYear.pupil_id, RegisterYear.start_date, School.urn))
+    return stmt if every_pupil else stmt.where(RegisterYear.pupil_id.in_(bindparam("ids", expanding=True)))
+
+
+def load_segments(session, pupil_ids: list[int] | None = None) -> dict[int, list[Segment]]:
+    """Every register_year row of the given pupils (all pupils when None), by pupil, in date then URN order."""
     conn = session.connection()
     if pupil_ids is None:
-        rows = conn.execute(stmt).all()
+        rows = conn.execute(_segments_query(True)).all()
     else:
         rows = [row for chunk in _chunks(sorted(set(pupil_ids)))
-                for row in conn.execute(stmt.where(RegisterYear.pupil_id.in_(chunk))).all()]
+                for row in conn.execute(_segments_query(False), {"ids": chunk}).all()]
     segments: dict[int, list[Segment]] = {}
     for pupil_id, urn, start_date, marks in rows:
         segments.setdefault(pupil_id, []).append(Segment(urn, start_date, marks))

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from operator import itemgetter
 from pathlib import Path
 
@@ -474,7 +474,13 @@ _ABSENCE, _OVERVIEW = _Cache(), _Cache()
 
 def _latest_ids(session: Session, *tables) -> tuple:
     """The highest primary key of each table, read from their indexes."""
-    return tuple(session.exec(select(*(select(func.max(t.id)).scalar_subquery() for t in tables))).one())
+    return tuple(session.exec(_latest_ids_query(tables)).one())
+
+
+@cache
+def _latest_ids_query(tables: tuple):
+    """Built once per set of tables: every dashboard page asks (see casework.services.facts)."""
+    return select(*(select(func.max(t.id)).scalar_subquery() for t in tables))
 
 
 def register_token(session: Session) -> tuple:

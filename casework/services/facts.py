@@ -5,8 +5,9 @@ import calendar as _cal
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from workflows import Facts, ParentFacts, PenaltyNoticeFacts, Threshold
@@ -40,23 +41,32 @@ class Parent:
         return " ".join(p for p in (self.contact.title, self.contact.forename, self.contact.surname) if p)
 
 
+# The queries every case operation and case page makes are built once (@cache) and run with bindparam() values:
+# building a select costs 50-300 µs of Python each time, more than SQLite takes to answer it (see README).
+
+@cache
+def _parents_query():
+    return (select(Contact, PupilContact).join(PupilContact, PupilContact.contact_id == Contact.id)
+            .where(PupilContact.pupil_id == bindparam("pupil_id")).order_by(Contact.contact_ref))
+
+
 def parents_of(session: Session, pupil: Pupil) -> list[Parent]:
     """The pupil's s.576 parents (parental responsibility or living with the pupil), in a stable order."""
-    rows = session.exec(
-        select(Contact, PupilContact).join(PupilContact, PupilContact.contact_id == Contact.id)
-        .where(PupilContact.pupil_id == pupil.id).order_by(Contact.contact_ref)
-    ).all()
+    rows = session.exec(_parents_query(), params={"pupil_id": pupil.id}).all()
     return [Parent(c, link) for c, link in rows if link.parental_responsibility or link.lives_with_pupil]
+
+
+@cache
+def _penalty_notices_query():
+    paid = (select(Payment.penalty_notice_id, func.coalesce(func.sum(Payment.amount), 0).label("total"))
+            .group_by(Payment.penalty_notice_id).subquery())
+    return (select(PenaltyNotice, paid.c.total).outerjoin(paid, paid.c.penalty_notice_id == PenaltyNotice.id)
+            .where(PenaltyNotice.pupil_id == bindparam("pupil_id")).order_by(PenaltyNotice.issued_on, PenaltyNotice.id))
 
 
 def pupil_penalty_notices(session: Session, pupil: Pupil) -> list[tuple[PenaltyNotice, Decimal]]:
     """Every PN for this child (any parent, any case, imported too) with the total paid on it."""
-    paid = (select(Payment.penalty_notice_id, func.coalesce(func.sum(Payment.amount), 0).label("total"))
-            .group_by(Payment.penalty_notice_id).subquery())
-    rows = session.exec(
-        select(PenaltyNotice, paid.c.total).outerjoin(paid, paid.c.penalty_notice_id == PenaltyNotice.id)
-        .where(PenaltyNotice.pupil_id == pupil.id).order_by(PenaltyNotice.issued_on, PenaltyNotice.id)
-    ).all()
+    rows = session.exec(_penalty_notices_query(), params={"pupil_id": pupil.id}).all()
     return [(pn, Decimal(total or 0).quantize(Decimal("0.01"))) for pn, total in rows]
 
 
@@ -92,6 +102,8 @@ class CaseContext:
 
     _periods: dict = field(default_factory=dict)
     _cases: dict = field(default_factory=dict)
+    _events: dict = field(default_factory=dict)
+    _deadlines: dict = field(default_factory=dict)
 
     def measures(self, on: date) -> dict:
         """The pupil's measures as of `on`, computed once however many triggers and letters ask."""
@@ -109,22 +121,48 @@ class CaseContext:
                 calendar.csa_problem(self.pupil.date_of_birth, start, end))
         return self._periods[start, end]
 
+    def events(self, session: Session, case: Case) -> list[CaseEvent]:
+        """The case's chronology in order, read once per operation (the case page shows it and the guards read it)."""
+        if case.id not in self._events:
+            self._events[case.id] = list(session.exec(_events_query(), params={"case_id": case.id}).all())
+        return self._events[case.id]
+
+    def deadlines(self, session: Session, case: Case) -> list[Deadline]:
+        """Every deadline of the case, open and done, in the order they were set; read once per operation."""
+        if case.id not in self._deadlines:
+            self._deadlines[case.id] = list(session.exec(_deadlines_query(), params={"case_id": case.id}).all())
+        return self._deadlines[case.id]
+
     def case_rows(self, session: Session, case: Case | None, open_states) -> "CaseRows":
         """What the guards read of the pupil's cases, loaded once per operation (not once per trigger judged)."""
         key = case.id if case is not None else None
         if key not in self._cases:
-            others = session.exec(select(Case.ref).where(Case.pupil_id == self.pupil.id,
-                                                         Case.state.in_(open_states))).all()
+            others = session.exec(_open_cases_query(), params={"pupil_id": self.pupil.id,
+                                                               "states": list(open_states)}).all()
             other_open = tuple(ref for ref in others if case is None or ref != case.ref)
             history, improvement_ends = (), None
             if case is not None:
-                history = tuple(session.exec(select(CaseEvent.trigger).where(CaseEvent.case_id == case.id)).all())
-                improvement_ends = session.exec(
-                    select(Deadline.due_on).where(Deadline.case_id == case.id,
-                                                  Deadline.kind == "improvement_period_ends")
-                    .order_by(Deadline.id.desc())).first()
+                history = tuple(event.trigger for event in self.events(session, case))
+                improvement_ends = next((d.due_on for d in reversed(self.deadlines(session, case))
+                                         if d.kind == "improvement_period_ends"), None)
             self._cases[key] = CaseRows(other_open, history, improvement_ends)
         return self._cases[key]
+
+
+@cache
+def _events_query():
+    return select(CaseEvent).where(CaseEvent.case_id == bindparam("case_id")).order_by(CaseEvent.seq)
+
+
+@cache
+def _deadlines_query():
+    return select(Deadline).where(Deadline.case_id == bindparam("case_id")).order_by(Deadline.id)
+
+
+@cache
+def _open_cases_query():
+    return select(Case.ref).where(Case.pupil_id == bindparam("pupil_id"),
+                                  Case.state.in_(bindparam("states", expanding=True)))
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, bindparam, func, or_
 from sqlmodel import Session, select
 
 import workflows
@@ -18,7 +19,7 @@ from ..register.marks import SESSIONS, academic_year, year_end, year_start
 from ..register.measures import Segment, ThresholdResult
 from .audit import audit
 from .errors import BadInput, PermissionDenied
-from .scope import can_see_pupil, pupil_scope
+from .scope import can_see_pupil, pupil_scope, sees_every_pupil
 
 PAGE_SIZE = 50
 FAMILY_LIMIT = 50  # a contact linked to very many children (a care home, say) is not a family
@@ -102,8 +103,8 @@ def pupil_rows(session: Session, rows: list) -> list[PupilRow]:
         return []
     found = {m["pupil_id"]: m for m in measures.measures_for_all(session, clock.today(), pupil_ids=ids)}
     open_cases: dict[int, list[str]] = {}
-    for pupil_id, ref in session.exec(select(Case.pupil_id, Case.ref).where(
-            Case.pupil_id.in_(ids), Case.state.in_(workflows.load().open_states)).order_by(Case.opened_on, Case.ref)):
+    for pupil_id, ref in session.exec(_open_cases_query(), params={"ids": ids,
+                                                                   "states": list(workflows.load().open_states)}):
         open_cases.setdefault(pupil_id, []).append(ref)
     result = []
     for pupil_id, upn, forename, surname, dob, year_group, school in rows:
@@ -116,13 +117,27 @@ def pupil_rows(session: Session, rows: list) -> list[PupilRow]:
     return result
 
 
+@cache
+def _open_cases_query():
+    """Built once: every list of pupils asks (see casework.services.facts)."""
+    return (select(Case.pupil_id, Case.ref).where(Case.pupil_id.in_(bindparam("ids", expanding=True)),
+                                                  Case.state.in_(bindparam("states", expanding=True)))
+            .order_by(Case.opened_on, Case.ref))
+
+
 # Search.
 
 
 def visible_schools(session: Session, user: User) -> list[tuple[int, str]]:
     """(id, name) of every school whose pupils the user may see, by name."""
-    return list(session.exec(select(School.id, School.name).where(pupil_scope(session, user, School.id))
-                             .order_by(School.name, School.id)).all())
+    if sees_every_pupil(user):
+        return list(session.exec(_schools_query()).all())  # the statement built once
+    return list(session.exec(_schools_query().where(pupil_scope(session, user, School.id))).all())
+
+
+@cache
+def _schools_query():
+    return select(School.id, School.name).order_by(School.name, School.id)
 
 
 def _prefix_range(expression, prefix: str):

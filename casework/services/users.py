@@ -5,12 +5,13 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, or_
+from sqlalchemy import bindparam, func, or_
 from sqlmodel import Session, select
 
 from .. import clock
@@ -109,6 +110,17 @@ def get_user(session: Session, email: str) -> User:
 
 
 _KNOWN_USERS = "casework_users_by_email"
+
+
+def signed_in_user(session: Session, user_id: int) -> User | None:
+    """The user with this id, active or not (the web reads its signed-in user so at every request)."""
+    return session.exec(_user_by_id_query(), params={"id": user_id}).first()
+
+
+@cache
+def _user_by_id_query():
+    """Built once (see casework.services.facts)."""
+    return select(User).where(User.id == bindparam("id"))
 
 
 def remember_user(session: Session, user: User) -> None:

@@ -14,7 +14,8 @@ from wtforms.validators import DataRequired, Email, EqualTo
 from casework.db import ReadSession, get_engine
 from casework.models import User
 from casework.services.errors import BadInput
-from casework.services.users import MIN_PASSWORD_LENGTH, SignInRefused, change_password, remember_user, sign_in
+from casework.services.users import (MIN_PASSWORD_LENGTH, SignInRefused, change_password, remember_user,
+                                     sign_in, signed_in_user)
 
 from ..extensions import login_manager
 from ..permissions import public, signed_in
@@ -69,7 +70,7 @@ class SignedInUser(UserMixin):
 @login_manager.user_loader
 def load_user(session_id: str):
     user_id, _, fingerprint = session_id.partition(":")
-    user = db().get(User, int(user_id)) if user_id.isdigit() else None
+    user = signed_in_user(db(), int(user_id)) if user_id.isdigit() else None
     if user is None or not user.active or not hmac.compare_digest(fingerprint, _fingerprint(user)):
         return None
     remember_user(db(), user)

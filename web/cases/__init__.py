@@ -17,7 +17,7 @@ from casework.services.caseload import caseload_page
 from casework.services.cases import fire
 from casework.services.errors import BadInput, Blocked, PermissionDenied, StaleCase
 from casework.services.facts import load_context
-from casework.services.show import case_view, load_case
+from casework.services.show import case_view, load_case_and_pupil
 from casework.services.triggers_ui import (PENALTY_NOTICE_DEADLINES, asks_for, check_trigger, check_triggers, in_words,
                                            contact_names, deadline_label, event_details, event_label, initial_values,
                                            outcome_message, pathway_steps, penalty_notice_options, preview)
@@ -71,10 +71,10 @@ def caseload():
                            pathway=workflows.load())
 
 
-def _case_row_or_404(session: Session, ref: str, user: User) -> Case:
-    """The case row (scope checked, read audited); 404 when it is missing or out of scope."""
+def _case_row_or_404(session: Session, ref: str, user: User) -> tuple[Case, Pupil]:
+    """The case row and its pupil (scope checked, read audited); 404 when it is missing or out of scope."""
     try:
-        return load_case(session, ref, user)
+        return load_case_and_pupil(session, ref, user)
     except (BadInput, PermissionDenied):
         abort(404)
 
@@ -89,12 +89,11 @@ def case_page(ref: str):
     """Case roles, in scope: the case's state, pathway, what can happen next, deadlines, chronology, letters and PNs."""
     session = db()
     user = get_user(session, current_user.email)
-    row = _case_row_or_404(session, ref, user)
-    pupil = session.get(Pupil, row.pupil_id)  # held here, so the services below find them in the session
+    row, pupil = _case_row_or_404(session, ref, user)  # held here, so the services below find them in the session
     school = session.get(School, row.school_id)
-    case = case_view(session, row, current_user.email, with_triggers=False)
-    restricted = user.role == "school"
     ctx = load_context(session, pupil)
+    case = case_view(session, row, current_user.email, with_triggers=False, ctx=ctx)
+    restricted = user.role == "school"
     every_check = check_triggers(session, row, user, ctx=ctx)
     checks_now = [c for c in every_check if not (restricted and c.role_refused)]
     names = {} if restricted else contact_names(session, row.pupil_id, ctx.parents)
@@ -117,12 +116,11 @@ def trigger(ref: str, trigger: str):
     """Case roles, in scope, as the pathway lets each role fire each trigger: its form, or why it cannot be done now."""
     session = db()
     user = get_user(session, current_user.email)
-    case = _case_row_or_404(session, ref, user)
+    case, pupil = _case_row_or_404(session, ref, user)
     pathway = workflows.load_key(case.pathway)
     if trigger not in pathway.triggers:
         abort(404)
     check = check_trigger(session, case, trigger, user)
-    pupil = session.get(Pupil, case.pupil_id)
     posted = request.method == "POST"
     if not check.available:
         stale = posted and request.form.get("version", type=int) != case.version
@@ -174,7 +172,7 @@ def _fire(session: Session, form, ref: str, trigger: str):
 def letter_pdf(ref: str, letter_id: int):
     """Case roles but schools (letters carry parents' addresses), in scope: an issued letter's PDF, hash-checked."""
     session = db()
-    case = _case_row_or_404(session, ref, get_user(session, current_user.email))
+    case, _pupil = _case_row_or_404(session, ref, get_user(session, current_user.email))
     letter = session.get(Letter, letter_id)
     if current_user.role == "school" or letter is None or letter.case_id != case.id:
         abort(404)

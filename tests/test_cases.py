@@ -356,6 +356,29 @@ def test_case_json_shape_and_triggers(session, world):
     json.dumps(data)
 
 
+def test_case_json_gives_each_notice_its_own_payments_and_only_open_deadlines(session, world):
+    """The case JSON reads the case's notices, payments, deadlines and events once (for the page and the guards):
+    each payment under its own notice in order, open deadlines by date, every letter's parent named."""
+    ref, pns = _with_pns(session, world)
+    fire(session, ref, "record_payment", world.aeo, date(2026, 11, 10), {"pn": pns["Sam"].ref, "amount": "30"})
+    fire(session, ref, "record_payment", world.aeo, date(2026, 11, 12), {"pn": pns["Chris"].ref, "amount": "20"})
+    fire(session, ref, "record_payment", world.aeo, date(2026, 11, 13), {"pn": pns["Sam"].ref, "amount": "50"})
+    data = case_json(session, ref, world.aeo)
+    by_ref = {p["ref"]: p for p in data["penalty_notices"]}
+    assert by_ref[pns["Sam"].ref]["payments"] == [{"on": "2026-11-10", "amount": "30.00"},
+                                                  {"on": "2026-11-13", "amount": "50.00"}]
+    assert by_ref[pns["Sam"].ref]["status"] == "paid"
+    assert by_ref[pns["Chris"].ref]["payments"] == [{"on": "2026-11-12", "amount": "20.00"}]
+    assert [p["ref"] for p in data["penalty_notices"]] == sorted(by_ref)  # in the order they were issued
+    deadlines = session.exec(select(Deadline).where(Deadline.case_id == pns["Sam"].case_id)).all()
+    open_ones = sorted((d for d in deadlines if d.done_at is None), key=lambda d: (d.due_on, d.id))
+    assert any(d.done_at is not None for d in deadlines)  # the paid notice's deadlines are done, and not shown
+    assert [(d["kind"], d["due_on"]) for d in data["deadlines"]] == [(d.kind, d.due_on.isoformat()) for d in open_ones]
+    assert {letter["contact_ref"] for letter in data["letters"]} == {world.mother.contact_ref,
+                                                                     world.father.contact_ref}
+    assert [e["trigger"] for e in data["events"]][-3:] == ["record_payment"] * 3
+
+
 def test_tampering_with_the_chronology_is_detected(session, world):
     ref = to_notice_to_improve(session, world)
     case = session.exec(select(Case).where(Case.ref == ref)).one()

@@ -486,10 +486,13 @@ def test_the_absence_page_shows_hand_counted_rates_and_the_national_figures(app,
         assert svg.get("role") == "img" and svg.find(f"{SVG}title").text
         assert not [e for e in svg.iter() if "style" in e.attrib or e.tag in (f"{SVG}script", f"{SVG}style")]
     assert value_texts(chart_of(html, "chart-persistent"))[0] == "100.0%, national 20.0%"
+    assert page(client, "/dashboard/absence?page=1").words == words
+    assert client.get("/dashboard/absence?page=2").status_code == 404  # two schools: one page
 
 
 def test_allocation_page_assigns_the_ticked_cases_once(app, pages, pages_url):
     client = signed_in(app, pages.manager)
+    assert "Cases with no officer 1" in page(client, "/dashboard").words  # the overview's body, drawn and kept
     html = client.get("/dashboard/allocation").get_data(as_text=True)
     assert pages.unallocated in html and f'value="{pages.unallocated}"' in html
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
@@ -501,6 +504,7 @@ def test_allocation_page_assigns_the_ticked_cases_once(app, pages, pages_url):
     assert f"{pages.unallocated} now with" in after and "Every open case has an officer" in after
     assert client.post("/dashboard/allocation", data=form).status_code == 302
     assert "Nothing changed" in client.get("/dashboard/allocation").get_data(as_text=True)
+    assert "Cases with no officer 0" in page(client, "/dashboard").words  # new figures, drawn again
     with Session(get_engine(pages_url)) as session:
         case = session.exec(select(Case).where(Case.ref == pages.unallocated)).one()
         assert case.officer_id == get_user(session, pages.aeo).id

@@ -9,15 +9,14 @@ from casework.services.allocation import allocate, caseloads, unallocated
 from casework.services.audit import audit
 from casework.services.dashboard import absence_figures, case_overview
 from casework.services.errors import BadInput, Blocked
-from casework.services.users import LOCAL_TIME, get_user
+from casework.services.users import get_user
 
 from ..auth import db
 from ..permissions import roles
-from .figures import absence_charts, days_text, national_text, overview_charts, percent_text
+from .figures import absence_body, absence_page_exists, days_text, national_text, overview_body, percent_text
 from .forms import AssignForm, MoveForm
 
 bp = Blueprint("dashboard", __name__)
-SCHOOLS_PER_PAGE = 50
 
 
 @bp.context_processor
@@ -40,8 +39,7 @@ def overview():
     figures = case_overview(session, get_user(session, current_user.email))
     audit(session, current_user.email, "read", "dashboard", "overview")
     session.commit()
-    return render_template("dashboard/overview.html", title="Dashboard", o=figures, charts=overview_charts(figures),
-                           pathway=workflows.load())
+    return render_template("dashboard/page.html", title="Dashboard", body=overview_body(figures, request.script_root))
 
 
 @bp.route("/dashboard/absence")
@@ -50,13 +48,10 @@ def absence():
     """Managers: persistent and severe absence by pupil group and school, absence by week, against national figures."""
     page = _page()
     figures = absence_figures(db())
-    schools = figures.schools[(page - 1) * SCHOOLS_PER_PAGE:page * SCHOOLS_PER_PAGE]
-    if page > 1 and not schools:
+    if not absence_page_exists(figures, page):
         abort(404)
-    return render_template("dashboard/absence.html", title="Absence", f=figures, charts=absence_charts(figures),
-                           schools=schools, page=page, more=len(figures.schools) > page * SCHOOLS_PER_PAGE,
-                           first_rank=(page - 1) * SCHOOLS_PER_PAGE + 1,
-                           computed_at=figures.computed_at.astimezone(LOCAL_TIME))
+    return render_template("dashboard/page.html", title="Absence",
+                           body=absence_body(figures, page, request.script_root))
 
 
 @bp.route("/dashboard/allocation", methods=["GET", "POST"])

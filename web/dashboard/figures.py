@@ -4,13 +4,17 @@ from __future__ import annotations
 import threading
 from functools import wraps
 
+from flask import render_template
 from markupsafe import Markup
 
+import workflows
 from casework.services.dashboard import AbsenceFigures, GroupRates, Overview, SchoolRates
+from casework.services.users import LOCAL_TIME
 
 from ..charts import Bar, Point, bar_chart, line_chart
 
 TOP_SCHOOLS = 20  # schools drawn on the chart (the table lists them all)
+SCHOOLS_PER_PAGE = 50  # rows of the absence page's table of schools
 NATIONAL_MARKER = "National figure for England (period and source below)"
 
 
@@ -36,25 +40,26 @@ def _national_line(figure) -> tuple[float, str] | None:
 
 
 def drawn_once(draw):
-    """`draw(figures)` kept for the figures object it was drawn from: the service caches its figures (immutable)
-    and hands the same object to every request until they are worked out again, so each chart's SVG is drawn once
-    per computation rather than once per page view."""
-    drawn: dict[int, tuple[object, dict]] = {}
+    """`draw(figures, *key)` kept for the figures object it was drawn from (and the rest of its arguments): the
+    service caches its figures (immutable) and hands the same object to every request until they are worked out
+    again, so each chart's SVG, and each page's body, is drawn once per computation rather than once per page view."""
+    drawn: dict[tuple, tuple[object, object]] = {}
     lock = threading.Lock()
 
     @wraps(draw)
-    def charts(figures):
+    def once(figures, *key):
+        slot = (id(figures), *key)
         with lock:
-            hit = drawn.get(id(figures))
+            hit = drawn.get(slot)
         if hit is not None and hit[0] is figures:  # the object is held below, so its id is not reused meanwhile
             return hit[1]
-        result = draw(figures)
+        result = draw(figures, *key)
         with lock:
-            if len(drawn) >= 16:
+            if len(drawn) >= 32:
                 drawn.clear()
-            drawn[id(figures)] = (figures, result)
+            drawn[slot] = (figures, result)
         return result
-    return charts
+    return once
 
 
 @drawn_once
@@ -124,3 +129,25 @@ def absence_charts(f: AbsenceFigures) -> dict[str, Markup]:
                         "that is of; the table below lists every school.",
             marker_label=NATIONAL_MARKER if pa_national else ""),
     }
+
+
+# The pages' bodies depend on nothing but their figures (and the page of the schools' table, and where the app is
+# mounted, which its links start with): drawn once, they are most of what a dashboard page costs to show.
+
+@drawn_once
+def overview_body(o: Overview, _mounted_at: str) -> Markup:
+    return Markup(render_template("dashboard/_overview_body.html", o=o, charts=overview_charts(o),
+                                  pathway=workflows.load()))
+
+
+def absence_page_exists(f: AbsenceFigures, page: int) -> bool:
+    return page == 1 or len(f.schools) > (page - 1) * SCHOOLS_PER_PAGE
+
+
+@drawn_once
+def absence_body(f: AbsenceFigures, page: int, _mounted_at: str) -> Markup:
+    return Markup(render_template(
+        "dashboard/_absence_body.html", f=f, charts=absence_charts(f),
+        schools=f.schools[(page - 1) * SCHOOLS_PER_PAGE:page * SCHOOLS_PER_PAGE], page=page,
+        more=len(f.schools) > page * SCHOOLS_PER_PAGE, first_rank=(page - 1) * SCHOOLS_PER_PAGE + 1,
+        computed_at=f.computed_at.astimezone(LOCAL_TIME)))

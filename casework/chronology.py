@@ -4,7 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime, timezone
+from functools import cache
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from .models import CaseEvent
@@ -42,13 +44,24 @@ def append(session: Session, case, *, on: date, recorded_at: datetime, actor_id:
     return event
 
 
+def events_of(session: Session, case) -> list[CaseEvent]:
+    """The case's chronology, oldest first."""
+    return list(session.exec(_events_query(), params={"case_id": case.id}).all())
+
+
+@cache
+def _events_query():
+    """Built once: every case page and operation reads a chronology (see casework.services.facts)."""
+    return select(CaseEvent).where(CaseEvent.case_id == bindparam("case_id")).order_by(CaseEvent.seq)
+
+
 def verify(session: Session, case, events: list[CaseEvent] | None = None) -> list[str]:
     """Problems found in the case's chain (empty when intact); `events`, when the caller has just read them all in
     order, are checked instead of reading them again."""
     problems = []
     prev = GENESIS
     if events is None:
-        events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+        events = events_of(session, case)
     for expected_seq, e in enumerate(events, start=1):
         if e.seq != expected_seq:
             problems.append(f"event {expected_seq} is missing (found {e.seq})")

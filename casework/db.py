@@ -71,8 +71,8 @@ class ReadSession(Session):
     """A unit of work that reads and records that it read (a page being shown).
 
     Its queries run in a read transaction: on SQLite a deferred one, which under WAL neither waits for nor blocks
-    the writer, so pages do not queue behind one another for the write lock while they read. The audit rows it adds
-    are held back from its flushes and written on commit, before the caller goes on to show what was read: on SQLite
+    the writer, so pages do not queue behind one another for the write lock while they read. The audit rows it is
+    given are held (never flushed) and written on commit, before the caller goes on to show what was read: on SQLite
     in a short write transaction of their own, on PostgreSQL at the end of the read transaction (see
     read_audit_writer). Adding, changing or deleting anything else raises ReadOnlyViolation."""
 
@@ -83,7 +83,7 @@ class ReadSession(Session):
         self.held: list = []
 
     def commit(self) -> None:
-        self.flush()  # audit rows still pending are held back now (see _hold_audit_rows)
+        self.flush()  # refuses any change (see _refuse_writes)
         held, self.held = self.held, []
         if held and is_postgres(self.writer):
             # PostgreSQL's readers never wait for its writers: the rows go in at the end of the read transaction
@@ -99,7 +99,9 @@ class ReadSession(Session):
     def add(self, instance: object, *, _warn: bool = True) -> None:
         """An audit row is held for commit straight away (it never needs the unit of work); anything else is added
         as usual, and refused at flush unless it is unchanged."""
-        if isinstance(instance, _audit_insert()[0]):
+        from .models import AuditLog
+
+        if isinstance(instance, AuditLog):
             self.held.append(instance)
             return
         super().add(instance, _warn=_warn)
@@ -111,15 +113,15 @@ class ReadSession(Session):
 
 @lru_cache(maxsize=1)
 def _audit_insert():
-    """(AuditLog, its INSERT, the columns it fills), made once."""
+    """AuditLog's INSERT and the columns it fills, made once."""
     from .models import AuditLog
 
-    return AuditLog, AuditLog.__table__.insert(), [c.key for c in AuditLog.__table__.columns if c.key != "id"]
+    return AuditLog.__table__.insert(), [c.key for c in AuditLog.__table__.columns if c.key != "id"]
 
 
 def _insert_audit_rows(connection, rows: list) -> None:
     """A plain insert: the rows need nothing of the ORM."""
-    _model, insert, columns = _audit_insert()
+    insert, columns = _audit_insert()
     connection.execute(insert, [{key: getattr(row, key) for key in columns} for row in rows])
 
 
@@ -136,13 +138,8 @@ def read_audit_writer(engine: Engine) -> Engine:
 
 
 @event.listens_for(ReadSession, "before_flush")
-def _hold_audit_rows(session: ReadSession, _context, _instances) -> None:
-    from .models import AuditLog
-
-    for obj in list(session.new):
-        if isinstance(obj, AuditLog):
-            session.expunge(obj)
-            session.held.append(obj)
+def _refuse_writes(session: ReadSession, _context, _instances) -> None:
+    """Audit rows never reach the unit of work (ReadSession.add holds them); anything else written is refused."""
     changed = [obj for obj in session.dirty if session.is_modified(obj)]
     if session.new or changed or session.deleted:
         what = sorted({type(obj).__name__ for obj in (*session.new, *changed, *session.deleted)})

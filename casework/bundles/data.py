@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 import workflows
 from workflows.definition import Pathway
 
+from .. import chronology
 from ..models import (Case, CaseEvent, Contact, EvidenceDocument, Letter, Payment, PenaltyNotice, Pupil, School,
                       User)
 from ..register import measures
@@ -70,7 +71,7 @@ def _officer(session: Session, case: Case, events: list[Event]) -> User | None:
 def load(session: Session, case: Case, today: date) -> BundleData:
     """The case, its pupil, parents, chronology, letters, penalty notices, payments, uploads and register."""
     pupil = session.get(Pupil, case.pupil_id)
-    rows = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+    rows = chronology.events_of(session, case)
     emails = {e.actor_email for e in rows if e.actor_email}
     names = dict(session.exec(select(User.email, User.name).where(User.email.in_(emails))).all()) if emails else {}
     events = [Event(e, json.loads(e.data or "{}"), names.get(e.actor_email) or e.actor_email) for e in rows]

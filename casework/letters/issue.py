@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from workflows.definition import Pathway, TransitionDef
 from workflows.guards import pn_refusal_for_parent
 
-from .. import clock
+from .. import chronology, clock
 from ..models import Case, CaseEvent, Contact, Deadline, Letter, PenaltyNotice, Setting, User
 from ..register import codes, measures
 from ..services.errors import BadInput, Blocked
@@ -106,7 +106,7 @@ def _attendance(ctx: CaseContext, on: date, start: date | None, end: date | None
 
 
 def _support_history(session: Session, case: Case) -> list[dict]:
-    events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+    events = chronology.events_of(session, case)
     out = []
     for e in events:
         if e.trigger not in EVENT_DESCRIPTIONS:

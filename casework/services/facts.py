@@ -14,6 +14,7 @@ from workflows import Facts, ParentFacts, PenaltyNoticeFacts, Threshold
 from workflows.definition import Pathway, TransitionDef
 from workflows.guards import COUNTING_PN_STATUSES
 
+from .. import chronology
 from ..models import Case, CaseEvent, Contact, Deadline, Payment, PenaltyNotice, Pupil, PupilContact, School, User
 from ..register import calendar, measures
 from ..register.measures import Segment
@@ -124,7 +125,7 @@ class CaseContext:
     def events(self, session: Session, case: Case) -> list[CaseEvent]:
         """The case's chronology in order, read once per operation (the case page shows it and the guards read it)."""
         if case.id not in self._events:
-            self._events[case.id] = list(session.exec(_events_query(), params={"case_id": case.id}).all())
+            self._events[case.id] = chronology.events_of(session, case)
         return self._events[case.id]
 
     def deadlines(self, session: Session, case: Case) -> list[Deadline]:
@@ -147,11 +148,6 @@ class CaseContext:
                                          if d.kind == "improvement_period_ends"), None)
             self._cases[key] = CaseRows(other_open, history, improvement_ends)
         return self._cases[key]
-
-
-@cache
-def _events_query():
-    return select(CaseEvent).where(CaseEvent.case_id == bindparam("case_id")).order_by(CaseEvent.seq)
 
 
 @cache
